@@ -25,7 +25,7 @@ EXIT_USAGE = 2
 
 # Modules that add a subcommand of their own: each has add_command(subparsers), which sets
 # `func` on its parser. They import their heavy dependencies inside `func`, so `swag --help` stays quick.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("swag_core.service",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +58,7 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int)
     g.add_argument("--device", choices=DEVICES, help="auto: CUDA, then MPS, then CPU")
     g.add_argument("--precision", choices=PRECISIONS)
+    g.add_argument("--tile-size", type=int, help="optimise larger scales in tiles of this side (0 = never)")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 

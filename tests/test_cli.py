@@ -1,0 +1,101 @@
+"""`swag` as a user runs it: a real process, real files."""
+
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+
+def swag(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "swag_core", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def _one_line_error(proc):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_stylize_photo_with_alpha_is_deterministic(tmp_path, photo_rgba, painting):
+    """The issue's acceptance run: real photo with alpha + real painting, 128 px, 30 iterations."""
+    outputs = []
+    for name in ("a.png", "b.png"):
+        out = tmp_path / name
+        proc = swag("stylize", photo_rgba, painting, "-o", out, "--size", 128, "--iterations", 30,
+                    "--device", "cpu", "--seed", 11)
+        assert proc.returncode == 0, proc.stderr
+        assert f"wrote {out}" in proc.stdout
+        outputs.append(out)
+    source, result = Image.open(photo_rgba), Image.open(outputs[0])
+    assert result.size == source.size and result.mode == "RGBA"
+    assert result.getchannel("A").tobytes() == source.getchannel("A").tobytes()
+    assert result.convert("RGB").tobytes() != source.convert("RGB").tobytes()
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]  # no temp files left
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing_content", "content file .* does not exist"),
+    ("text_as_style", "is not an image file"),
+    ("truncated_style", "damaged or truncated"),
+    ("too_small", "too small for resnet50"),
+    ("bad_strength", "strength must be between"),
+    ("bad_arch", "invalid choice: 'alexnet'"),
+    ("bad_size_type", "invalid int value"),
+    ("unknown_extension", "cannot tell the image format"),
+    ("jpeg_with_alpha", "JPEG cannot hold a RGBA image"),
+    ("missing_output_folder", "output folder .* does not exist"),
+    ("missing_weights", "weights file .* does not exist"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, photo, photo_rgba, painting, case, message):
+    out = tmp_path / "out.png"
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(painting.read_bytes()[:5000])
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (20, 12), "red").save(tiny)
+    args = {
+        "missing_content": (tmp_path / "nope.jpg", painting, "-o", out),
+        "text_as_style": (photo, text, "-o", out),
+        "truncated_style": (photo, cut, "-o", out),
+        "too_small": (tiny, painting, "-o", out),
+        "bad_strength": (photo, painting, "-o", out, "--strength", "1.5"),
+        "bad_arch": (photo, painting, "-o", out, "--arch", "alexnet"),
+        "bad_size_type": (photo, painting, "-o", out, "--size", "big"),
+        "unknown_extension": (photo, painting, "-o", tmp_path / "out.xyz"),
+        "jpeg_with_alpha": (photo_rgba, painting, "-o", tmp_path / "out.jpg", "--size", 64, "--iterations", 2),
+        "missing_output_folder": (photo, painting, "-o", tmp_path / "no" / "out.png"),
+        "missing_weights": (photo, painting, "-o", out, "--weights", tmp_path / "w.pth"),
+    }[case]
+    line = _one_line_error(swag("stylize", *args))
+    assert __import__("re").search(message, line), line
+    assert not any(p.suffix in (".png", ".jpg", ".xyz") and p.name.startswith(("out", ".swag"))
+                   for p in tmp_path.rglob("*"))
+
+
+def test_info_reports_versions_device_and_weights():
+    proc = swag("info")
+    assert proc.returncode == 0, proc.stderr
+    assert "torch " in proc.stdout and "device (auto): cpu" in proc.stdout
+    assert "pre-trained (imagenet) weights present:" in proc.stdout
+
+
+def test_demo_runs_on_the_bundled_images(tmp_path):
+    out = tmp_path / "demo.png"
+    proc = swag("demo", "-o", out, "--size", 64, "--iterations", 3, "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(out).size == (451, 300)
+
+
+def test_python_m_and_console_script_are_the_same_program():
+    import shutil
+
+    exe = shutil.which("swag") or str(__import__("pathlib").Path(sys.executable).with_name("swag"))
+    a = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    b = swag("--version")
+    assert a.returncode == b.returncode == 0 and a.stdout == b.stdout and a.stdout.startswith("swag ")

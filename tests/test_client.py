@@ -1,0 +1,406 @@
+"""The GIMP plug-ins' engine client (gimp_plugin/swag_style_transfer/swag_client.py), against a
+real `swag serve` that the client starts itself, and under the old Pythons it must run on."""
+
+from __future__ import annotations
+
+import ast
+import http.server
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine_process import ONE_THREAD, QUICK, SLOW, rgba_content, start_engine
+
+CLIENT_DIR = Path(__file__).resolve().parent.parent / "gimp_plugin" / "swag_style_transfer"
+CLIENT_FILE = CLIENT_DIR / "swag_client.py"
+sys.path.insert(0, str(CLIENT_DIR))
+from swag_client import Cancelled, EngineClient, EngineError, decode_png, encode_png  # noqa: E402
+
+STDLIB_IMPORTS = {"__future__", "base64", "json", "os", "socket", "struct", "subprocess", "sys", "time", "zlib",
+                  "http.client", "urllib.error", "urllib.parse", "urllib.request", "httplib", "urllib2", "urlparse"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_config(folder: Path, **overrides) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"engine_python": sys.executable, "engine_url": f"http://127.0.0.1:{_free_port()}",
+              "token_file": str(folder / "token"), "device": "cpu", "log_file": str(folder / "engine.log")}
+    config.update(overrides)
+    (folder / "swag_engine.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def no_engine_environment(monkeypatch):
+    monkeypatch.delenv("SWAG_ENGINE_URL", raising=False)
+    monkeypatch.delenv("SWAG_ENGINE_TOKEN", raising=False)
+
+
+@pytest.fixture(scope="module")
+def plugin_dir(tmp_path_factory) -> Path:
+    return _write_config(tmp_path_factory.mktemp("plugin"))
+
+
+@pytest.fixture(scope="module")
+def started(plugin_dir):
+    """The engine, started by the client from the config file; (client, progress texts)."""
+    client = EngineClient.from_config(str(plugin_dir))
+    texts = []
+    with pytest.MonkeyPatch.context() as env:  # the engine inherits the environment
+        for name, value in ONE_THREAD.items():
+            env.setenv(name, value)
+        client.ensure_running(lambda fraction, text: texts.append(text))
+    yield client, texts
+    client.process.send_signal(signal.SIGTERM)
+    assert client.process.wait(30) == 0
+
+
+@pytest.fixture(scope="module")
+def style(second_painting) -> bytes:
+    return second_painting.read_bytes()
+
+
+def _raw(image: Image.Image) -> tuple[int, int, int, int, bytes]:
+    return image.width, image.height, len(image.getbands()), 8, image.tobytes()
+
+
+# -- runs on Python 2.7 and 3.6 ------------------------------------------------------------
+
+def test_source_uses_no_syntax_newer_than_python_3_6_or_2_7():
+    tree = ast.parse(CLIENT_FILE.read_text())
+    for node in ast.walk(tree):
+        where = f"line {getattr(node, 'lineno', '?')}"
+        assert not isinstance(node, (ast.JoinedStr, ast.AnnAssign, ast.Nonlocal, ast.AsyncFunctionDef,
+                                     ast.Await, ast.YieldFrom, ast.NamedExpr)), f"{type(node).__name__} at {where}"
+        if isinstance(node, ast.FunctionDef):
+            assert node.returns is None and not node.args.kwonlyargs and not node.args.posonlyargs, where
+            assert all(a.annotation is None for a in node.args.args), where
+        if isinstance(node, ast.Import):
+            assert {a.name for a in node.names} <= STDLIB_IMPORTS, where
+        if isinstance(node, ast.ImportFrom):
+            assert node.module in STDLIB_IMPORTS, where
+
+
+def _old_pythons():
+    found = []
+    for version in ("2.7", "3.6"):
+        candidates = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python"))
+        candidates += [Path(p) for p in (f"/usr/bin/python{version}",) if Path(p).exists()]
+        found.append(pytest.param(candidates[0] if candidates else None, id=f"python{version}"))
+    return found
+
+
+OLD_PYTHON_SCRIPT = r"""
+import sys
+import swag_client
+width, height = 72, 48
+raw = bytearray()
+for y in range(height):
+    for x in range(width):
+        raw += bytearray([x * 3 % 256, y * 5 % 256, (x + y) % 256, (x * 7 + y * 11) % 256])
+png = swag_client.encode_png(width, height, 4, 8, bytes(raw))
+client = swag_client.EngineClient.from_config(sys.argv[1])
+style = open(sys.argv[2], "rb").read()
+options = {"arch": "resnet50", "size": 64, "iterations": 3, "scales": 1, "device": "cpu"}
+w, h, channels, bits, out = swag_client.decode_png(client.stylize(png, style, options))
+print("%d %d %d %d %s %s" % (w, h, channels, bits, out[3::4] == bytes(raw)[3::4], out != bytes(raw)))
+"""
+
+
+@pytest.mark.parametrize("python", _old_pythons())
+def test_client_runs_unchanged_on_old_python(python, started, plugin_dir, second_painting):
+    if python is None:
+        pytest.skip("this interpreter is not installed here")
+    env = {**os.environ, "PYTHONPATH": str(CLIENT_DIR)}
+    done = subprocess.run([str(python), "-c", OLD_PYTHON_SCRIPT, str(plugin_dir), str(second_painting)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["72", "48", "4", "8", "True", "True"]
+
+
+# -- PNG -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_png_round_trip(channels, bits):
+    raw = np.random.default_rng(channels * bits).integers(0, 256, 13 * 7 * channels * bits // 8, np.uint8).tobytes()
+    assert decode_png(encode_png(13, 7, channels, bits, raw)) == (13, 7, channels, bits, raw)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_encoded_png_reads_in_pil(photo, mode):
+    image = Image.open(photo).convert(mode).resize((37, 23))
+    decoded = Image.open(io.BytesIO(encode_png(*_raw(image))))
+    assert decoded.mode == mode and decoded.tobytes() == image.tobytes()
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "I;16"])
+def test_decodes_pngs_written_by_pil(photo, mode):
+    base = Image.open(photo).convert("RGBA").resize((41, 29))
+    if mode == "I;16":  # 16-bit gray, the one 16-bit mode PIL writes
+        image = Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257)
+        expected = np.asarray(image).astype(">u2").tobytes()
+    else:
+        image = base.convert(mode)
+        expected = image.tobytes()
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    width, height, channels, bits, raw = decode_png(buffer.getvalue())
+    assert (width, height, bits) == (41, 29, 16 if mode == "I;16" else 8) and raw == expected
+
+
+def _filtered_png(pixels: np.ndarray, bits: int) -> bytes:
+    """A PNG whose row y uses filter type y % 5, written here with numpy from the PNG
+    specification (section 9.2), independently of the decoder under test."""
+    height, width, channels = pixels.shape
+    raw = pixels.astype(">u2" if bits == 16 else np.uint8).reshape(height, -1).view(np.uint8).astype(np.int32)
+    step = channels * bits // 8
+    rows = []
+    for y in range(height):
+        x = raw[y]
+        up = raw[y - 1] if y else np.zeros_like(x)
+        left = np.concatenate([np.zeros(step, np.int32), x[:-step]])
+        up_left = np.concatenate([np.zeros(step, np.int32), up[:-step]])
+        p = left + up - up_left
+        pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - up_left)
+        paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, up_left))
+        predictor = [np.zeros_like(x), left, up, (left + up) // 2, paeth][y % 5]
+        rows.append(bytes([y % 5]) + ((x - predictor) % 256).astype(np.uint8).tobytes())
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    png = bytearray(encode_png(1, 1, channels, bits, bytes(step)))
+    return _replace_image_data(bytes(png), width, height, zlib.compress(b"".join(rows)), colour, bits)
+
+
+def _replace_image_data(png: bytes, width, height, data, colour, bits, interlace=0) -> bytes:
+    import struct
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+    header = struct.pack(">IIBBBBB", width, height, bits, colour, 0, 0, interlace)
+    return png[:8] + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_decodes_all_five_filter_types(photo, channels, bits):
+    photo_pixels = np.asarray(Image.open(photo).convert("RGBA").resize((19, 15)), np.int64)
+    pixels = photo_pixels[..., :channels] * (257 if bits == 16 else 1) + (np.arange(19)[None, :, None] if bits == 16 else 0)
+    width, height, got_channels, got_bits, raw = decode_png(_filtered_png(pixels, bits))
+    expected = pixels.astype(">u2" if bits == 16 else np.uint8).tobytes()
+    assert (width, height, got_channels, got_bits) == (19, 15, channels, bits) and raw == expected
+
+
+def test_decode_refuses_what_it_does_not_read():
+    png = encode_png(2, 2, 3, 8, bytes(12))
+    with pytest.raises(EngineError, match="interlaced PNG is not supported"):
+        decode_png(_replace_image_data(png, 2, 2, zlib.compress(bytes(14)), 2, 8, interlace=1))
+    with pytest.raises(EngineError, match="colour type 3"):
+        decode_png(_replace_image_data(png, 2, 2, zlib.compress(bytes(6)), 3, 8))
+    with pytest.raises(EngineError, match="not a PNG"):
+        decode_png(b"GIF89a....")
+    with pytest.raises(EngineError, match="truncated"):
+        decode_png(_replace_image_data(png, 2, 2, zlib.compress(bytes(5)), 2, 8))
+
+
+# -- configuration and starting the engine ---------------------------------------------------
+
+def test_no_config_means_not_installed(tmp_path):
+    with pytest.raises(EngineError, match="engine not installed .*run python3 installer/install.py"):
+        EngineClient.from_config(str(tmp_path))
+
+
+def test_environment_overrides_the_config(tmp_path, monkeypatch):
+    _write_config(tmp_path, engine_url="http://127.0.0.1:1")
+    monkeypatch.setenv("SWAG_ENGINE_URL", "http://127.0.0.1:2/")
+    monkeypatch.setenv("SWAG_ENGINE_TOKEN", "from-the-environment")
+    client = EngineClient.from_config(str(tmp_path))
+    assert client.url == "http://127.0.0.1:2" and client._token() == "from-the-environment"
+
+
+def test_missing_engine_python_says_install(tmp_path):
+    client = EngineClient.from_config(str(_write_config(tmp_path, engine_python=str(tmp_path / "no" / "python"))))
+    with pytest.raises(EngineError, match="engine not installed .*run python3 installer/install.py"):
+        client.ensure_running()
+
+
+def test_port_taken_by_another_program(tmp_path):
+    other = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        port = other.server_address[1]
+        client = EngineClient.from_config(str(_write_config(tmp_path, engine_url=f"http://127.0.0.1:{port}")))
+        with pytest.raises(EngineError, match="in use by another program .*HTTP 404"):
+            client.ensure_running()
+    finally:
+        other.shutdown()
+        other.server_close()
+
+
+def test_engine_that_cannot_start_shows_its_log(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    client = EngineClient.from_config(str(_write_config(tmp_path, token_file=str(blocker / "token"))))
+    with pytest.raises(EngineError) as error:
+        client.ensure_running()
+    message = str(error.value)
+    assert "exited while starting (status 2)" in message and "cannot create the token file" in message
+    assert str(tmp_path / "engine.log") in message and "\n" not in message
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+def test_starts_the_engine_and_stylises(started, photo, style):
+    client, texts = started
+    assert client.process is not None and "starting engine" in texts
+    content = rgba_content(photo, (80, 56))
+    seen = []
+    result = client.stylize(encode_png(*_raw(content)), style, QUICK, progress=lambda f, t: seen.append((f, t)))
+    width, height, channels, bits, raw = decode_png(result)
+    assert (width, height, channels, bits) == (80, 56, 4, 8)
+    assert raw[3::4] == content.tobytes()[3::4]
+    assert any("iteration" in text for _, text in seen)
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and all(0 <= f <= 1 for f in fractions)
+
+
+def test_several_clients_at_once_get_their_own_results(started, plugin_dir, photo, style):
+    sizes = [(64, 48), (72, 64), (96, 72)]
+    contents = [rgba_content(photo, size).rotate(90 * i, expand=False) for i, size in enumerate(sizes)]
+    results = [None] * len(sizes)
+
+    def run(i):
+        client = EngineClient.from_config(str(plugin_dir))
+        try:
+            results[i] = decode_png(client.stylize(encode_png(*_raw(contents[i])), style, QUICK))
+        except Exception as exc:  # reported by the assertion below
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(sizes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    for content, result in zip(contents, results):
+        assert isinstance(result, tuple), result
+        assert result[:2] == content.size and result[4][3::4] == content.tobytes()[3::4]
+
+
+def test_cancel_from_the_plugin(started, photo, style, plugin_dir):
+    client, _ = started
+    seen = []
+    with pytest.raises(Cancelled):
+        client.stylize(encode_png(*_raw(rgba_content(photo, (64, 64)))), style, SLOW,
+                       progress=lambda f, text: seen.append(text),
+                       should_cancel=lambda: any("iteration" in t for t in seen))
+    assert client.health()["status"] == "ok"
+    deadline = time.monotonic() + 30  # the worker stops within one iteration of the DELETE
+    while "cancelled" not in (plugin_dir / "engine.log").read_text().splitlines()[-1]:
+        assert time.monotonic() < deadline, "the engine did not cancel the job"
+        time.sleep(0.1)
+
+
+KILLED_PLUGIN_SCRIPT = r"""
+import json, sys
+import swag_client
+swag_client.ABANDON_AFTER = 2  # shorter than the plug-in's, for a quick test
+client = swag_client.EngineClient.from_config(sys.argv[1])
+poll = client.poll
+
+def poll_and_tell(job_id):  # the test learns the job's id and stage from these lines
+    status = poll(job_id)
+    print(json.dumps(status))
+    sys.stdout.flush()
+    return status
+
+client.poll = poll_and_tell
+with open(sys.argv[2], "rb") as content, open(sys.argv[3], "rb") as style:
+    client.stylize(content.read(), style.read(), json.loads(sys.argv[4]))
+"""
+
+
+def test_a_killed_plugins_job_is_cancelled(started, plugin_dir, photo, second_painting, tmp_path):
+    """What GIMP does when the user cancels the progress: it kills the plug-in (SIGKILL), which
+    cannot tell the engine. The engine must stop the job when its polls stop."""
+    client, _ = started
+    content = tmp_path / "content.png"
+    content.write_bytes(encode_png(*_raw(rgba_content(photo, (64, 64)))))
+    plugin = subprocess.Popen([sys.executable, "-c", KILLED_PLUGIN_SCRIPT, str(plugin_dir), str(content),
+                               str(second_painting), json.dumps(SLOW)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(CLIENT_DIR)})
+    try:
+        for line in plugin.stdout:
+            status = json.loads(line)
+            if "iteration" in status["stage"]:
+                break
+        else:
+            pytest.fail("the client ended before its job ran: " + plugin.stderr.read()[-2000:])
+    finally:
+        plugin.kill()
+        plugin.wait()
+    killed = time.monotonic()
+    log = plugin_dir / "engine.log"
+    while f"job {status['id']}: cancelled" not in log.read_text():
+        assert time.monotonic() - killed < 2 + 4, "the engine did not cancel the job of the killed plug-in"
+        time.sleep(0.1)
+    assert time.monotonic() - killed > 1, "cancelled before 2 s without a poll"
+    reply = client.poll(status["id"])
+    assert reply["state"] == "cancelled" and "abandoned by its client" in reply["stage"]
+
+
+def test_failed_job_is_a_clear_error(started, style):
+    client, _ = started
+    with pytest.raises(EngineError, match="too small for resnet50"):
+        client.stylize(encode_png(8, 8, 3, 8, bytes(192)), style, QUICK)
+    with pytest.raises(EngineError, match="unknown option 'colour'"):
+        client.stylize(encode_png(64, 64, 3, 8, bytes(64 * 64 * 3)), style, {"colour": 1})
+
+
+def test_wrong_token_is_a_clear_error(started, plugin_dir, monkeypatch, style):
+    monkeypatch.setenv("SWAG_ENGINE_TOKEN", "not-the-token")
+    client = EngineClient.from_config(str(plugin_dir))
+    with pytest.raises(EngineError, match="refused the token"):
+        client.stylize(encode_png(64, 64, 3, 8, bytes(64 * 64 * 3)), style, QUICK)
+
+
+def test_engine_killed_mid_job(tmp_path, photo, style):
+    engine = start_engine(tmp_path)
+    client = EngineClient(engine.url, token_file=str(tmp_path / "token"), log_file=str(tmp_path / "stderr.txt"))
+    running, outcome = threading.Event(), []
+
+    def on_progress(fraction, text):
+        if text != "waiting for the engine":
+            running.set()
+
+    def run():
+        try:
+            client.stylize(encode_png(*_raw(rgba_content(photo, (64, 64)))), style, SLOW, progress=on_progress)
+        except Exception as exc:  # checked below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert running.wait(60), "the job did not start"
+    finally:
+        engine.stop(signal.SIGKILL)
+    thread.join(30)
+    assert not thread.is_alive(), "the client hangs when the engine dies"
+    assert len(outcome) == 1 and isinstance(outcome[0], EngineError), outcome
+    assert "the engine stopped answering" in str(outcome[0]) and "\n" not in str(outcome[0])

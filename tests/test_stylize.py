@@ -1,0 +1,149 @@
+"""The engine on real images: the result is stylised, keeps the content and its alpha, and the
+job reports progress and can be cancelled."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from swag_core import Cancelled, SwagError, images, quality, stylize
+from swag_core.networks import ARCHITECTURES
+
+FAST = dict(size=96, iterations=15, scales=1, device="cpu")
+
+
+def _measure(content_path, result, style_path):
+    content = images.to_tensor(images.open_image(content_path))
+    return quality.measure(content, images.to_tensor(result), images.to_tensor(images.open_image(style_path)))
+
+
+@pytest.fixture(scope="module")
+def default_result(photo_rgba, painting):
+    """The default settings (random ResNet-50 with SWAG smoothing) at a small size."""
+    progress = []
+    result = stylize(photo_rgba, painting, size=128, iterations=30, device="cpu", progress=progress.append)
+    return result, progress
+
+
+def test_default_result_is_stylised_and_keeps_the_content(default_result, photo_rgba, painting):
+    result, _ = default_result
+    m = _measure(photo_rgba, result, painting)
+    assert m["colour_shift"] > 0.3, m  # colours moved a third of the way to the painting's at least
+    assert m["texture_shift"] > 0.3, m
+    assert m["ssim"] > 0.3, m  # the photo is still recognisable
+
+
+def test_default_result_has_the_input_size_mode_and_alpha(default_result, photo_rgba):
+    result, _ = default_result
+    source = Image.open(photo_rgba)
+    assert result.size == source.size and result.mode == "RGBA"
+    assert result.getchannel("A").tobytes() == source.getchannel("A").tobytes()
+    assert np.isfinite(np.asarray(result, dtype=np.float32)).all()
+
+
+def test_progress_is_monotonic_and_names_the_stages(default_result):
+    _, progress = default_result
+    fractions = [p.fraction for p in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and 0.0 <= fractions[0] < 0.05
+    stages = [p.stage for p in progress]
+    assert stages[0] == "loading network"
+    assert any("preparing style" in s for s in stages)
+    assert "scale 2 of 2: iteration 1 of" in " ".join(stages)
+    assert all(p.loss is None or np.isfinite(p.loss) for p in progress)
+
+
+@pytest.mark.parametrize("smoothing", ["softmax", "none"])
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_network_stylises_with_and_without_smoothing(photo, painting, arch, smoothing):
+    settings = dict(FAST, size=128 if arch == "inception_v3" else 96)
+    result = stylize(photo, painting, arch=arch, smoothing=smoothing, **settings)
+    m = _measure(photo, result, painting)
+    assert m["colour_shift"] > 0.15, m
+    assert m["ssim"] > 0.2, m
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(photo, painting):
+    run = lambda seed: stylize(photo, painting, size=64, iterations=5, scales=1, init="noise",  # noqa: E731
+                               seed=seed, device="cpu").tobytes()
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_cancel_stops_within_one_iteration(photo, painting):
+    cancel = threading.Event()
+    seen = []
+
+    def progress(p):
+        seen.append(p.stage)
+        if "iteration 3 of" in p.stage:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        stylize(photo, painting, size=64, iterations=50, scales=1, device="cpu", progress=progress, cancel=cancel)
+    assert sum("iteration" in s for s in seen) == 3
+
+
+def test_strength_zero_gives_back_the_original(photo, painting):
+    result = stylize(photo, painting, size=64, iterations=3, scales=1, strength=0.0, device="cpu")
+    original = np.asarray(Image.open(photo).convert("RGB"), dtype=int)
+    assert np.abs(np.asarray(result, dtype=int) - original).max() <= 1
+
+
+def test_preserve_colors_keeps_the_content_chroma(photo, painting):
+    result = stylize(photo, painting, size=96, iterations=10, scales=1, preserve_colors=True, device="cpu")
+    ycc = lambda im: np.asarray(im.convert("YCbCr"), dtype=float)  # noqa: E731
+    out, src = ycc(result), ycc(Image.open(photo).convert("RGB"))
+    chroma_error = np.abs(out[..., 1:] - src[..., 1:]).mean()
+    luma_change = np.abs(out[..., 0] - src[..., 0]).mean()
+    assert chroma_error < 2.0 and luma_change > 5.0
+
+
+def test_blended_styles(photo, painting, second_painting):
+    result = stylize(photo, [painting, second_painting], style_weights=[1, 1], size=64, iterations=5,
+                     scales=1, device="cpu")
+    assert result.size == Image.open(photo).size
+    with pytest.raises(SwagError, match="one non-negative number per style"):
+        stylize(photo, [painting, second_painting], style_weights=[1], device="cpu")
+
+
+def test_grayscale_in_grayscale_out(photo, painting):
+    gray = Image.open(photo).convert("L")
+    result = stylize(gray, painting, size=64, iterations=5, scales=1, device="cpu")
+    assert result.mode == "L" and result.size == gray.size
+
+
+def test_output_keeps_full_resolution_detail(photo, painting):
+    """Working at 64 px on a 256 px photo: the result is 256 px and keeps the photo's edges
+    rather than a blurred upscale of the small result."""
+    result = stylize(photo, painting, size=64, iterations=5, scales=1, device="cpu")
+    gray = lambda im: np.asarray(im.convert("L"), dtype=float)  # noqa: E731
+    edges = lambda a: np.abs(np.diff(a, axis=1)).mean()  # noqa: E731
+    original = Image.open(photo)
+    upscaled = original.resize((64, 43), Image.BICUBIC).resize(original.size, Image.BICUBIC)
+    assert result.size == original.size
+    assert edges(gray(result)) > 1.3 * edges(gray(upscaled))
+
+
+def test_image_too_small_for_the_network(photo, painting):
+    tiny = Image.open(photo).resize((40, 20))
+    with pytest.raises(SwagError, match="too small for resnet50"):
+        stylize(tiny, painting, size=40, iterations=2, device="cpu")
+
+
+def test_bad_option_values_are_refused_before_any_work(photo, painting):
+    for settings, message in [({"arch": "alexnet"}, "arch must be one of"),
+                              ({"iterations": 0}, "iterations must be"),
+                              ({"strength": "lots"}, "strength must be a number"),
+                              ({"colour": 1}, "unknown option 'colour'")]:
+        with pytest.raises(SwagError, match=message):
+            stylize(photo, painting, **settings)
+
+
+def test_no_global_state_is_changed(photo, painting):
+    state = torch.random.get_rng_state()
+    tf32 = torch.backends.cudnn.allow_tf32
+    stylize(photo, painting, size=64, iterations=2, scales=1, init="noise", device="cpu")
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.backends.cudnn.allow_tf32 == tf32
