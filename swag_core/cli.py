@@ -25,7 +25,7 @@ EXIT_USAGE = 2
 
 # Modules that add a subcommand of their own: each has add_command(subparsers), which sets
 # `func` on its parser. They import their heavy dependencies inside `func`, so `swag --help` stays quick.
-_COMMAND_MODULES: tuple[str, ...] = ("swag_core.service",)
+_COMMAND_MODULES: tuple[str, ...] = ("swag_core.stats", "swag_core.service", "swag_core.compare")
 
 
 class _Parser(argparse.ArgumentParser):
