@@ -25,7 +25,8 @@ EXIT_USAGE = 2
 
 # Modules that add a subcommand of their own: each has add_command(subparsers), which sets
 # `func` on its parser. They import their heavy dependencies inside `func`, so `swag --help` stays quick.
-_COMMAND_MODULES: tuple[str, ...] = ("swag_core.stats", "swag_core.service", "swag_core.compare")
+_COMMAND_MODULES: tuple[str, ...] = ("swag_core.stats", "swag_core.service", "swag_core.compare",
+                                     "swag_core.bench")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,7 +15,7 @@ from .networks import ARCHITECTURES
 from .smoothing import LAYER_CHOICES, MODES
 
 DEVICES = ("auto", "cpu", "cuda", "mps", "gpu")
-PRECISIONS = ("auto", "fp32")
+PRECISIONS = ("auto", "fp32", "bf16")  # bf16: CUDA only (stylize.py)
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise")
 
@@ -23,10 +23,10 @@ INITS = ("content", "noise")
 PRESETS: dict[str, dict] = {
     # One scale at 256 px: a preview.
     "fast": {"size": 256, "iterations": 80, "scales": 1},
-    # Two scales up to 512 px: the default.
-    "balanced": {"size": 512, "iterations": 200, "scales": 2},
-    # Three scales up to 1024 px and more iterations.
-    "best": {"size": 1024, "iterations": 400, "scales": 3},
+    # One scale at 512 px: the default.
+    "balanced": {"size": 512, "iterations": 200, "scales": 1},
+    # 512 px, then 1024 px from that result (stylize.MIN_COARSE_SIDE says why not smaller).
+    "best": {"size": 1024, "iterations": 400, "scales": 2},
 }
 DEFAULT_PRESET = "balanced"
 
@@ -56,6 +56,9 @@ class Options:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    # A scale above tile_size^2 pixels is optimised in overlapping tiles of this side, one on the
+    # device at a time (stylize.py); 0 = never. The presets' sizes stay below it.
+    tile_size: int = 1024
 
     @classmethod
     def names(cls) -> list[str]:
@@ -103,6 +106,7 @@ class Options:
         within("style_scale", 0.1, 4.0)
         within("strength", 0.0, 1.0)
         within("seed", 0, 2**63 - 1)
+        within("tile_size", 0, 16_384)
         return self
 
 

@@ -18,7 +18,9 @@ Departures from the paper, and why:
 - exp(z - logsumexp(z)) is computed with reductions rather than `torch.softmax` over one row of
   C*H*W elements, a shape the softmax kernel handles 3-8x slower than the network itself on a
   GPU; it is as stable (the maximum is subtracted inside logsumexp) and exact for batches
-  (each sample is normalised over its own elements).
+  (each sample is normalised over its own elements). On the CPU it is the other way round
+  (torch.softmax over the row is 2.5-3x faster there, measured on a 64x256x256 activation), so
+  the CPU keeps `torch.softmax`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def smooth(features: torch.Tensor, mode: str, temperature: float | torch.Tensor 
     z = features / temperature
     if mode == "softmax":
         flat = z.flatten(1)
+        if flat.device.type == "cpu":
+            return (torch.softmax(flat, dim=1) * flat.shape[1]).view_as(features)
         log_p = flat - torch.logsumexp(flat, dim=1, keepdim=True)
         return (log_p.exp() * flat.shape[1]).view_as(features)
     if mode == "channel":

@@ -12,11 +12,25 @@ Departures from Gatys et al. / the public SWAG code:
 - pixels are kept in [0, 1] after every optimiser step (the network sees a valid image);
 - when the working size is below the content's size, the result is upsampled and the content's
   own fine detail (what the working size could not hold) is added back, rather than returning a
-  blurred upscale.
+  blurred upscale;
+- memory is bounded whatever the layer's size: the full-size image stays on the CPU, and a scale
+  whose pixel count exceeds `tile_size`^2 is optimised in overlapping tiles of at most
+  tile_size x tile_size, one on the device at a time (tiles.py blends them without seams). Every
+  tile is optimised towards the same targets of the scale (`StyleTargets`: the style Grams from
+  the whole style image, the temperature units and the normalisers from the whole content image,
+  shrunk to the tile budget), and towards its own content activations. Each tile starts from the
+  blend of the tiles already done where it overlaps them. The style image, too, is never enlarged
+  past the tile budget, so above it the style's texture keeps its grain in pixels rather than
+  growing with the image. A full-resolution pass on a large layer is asked for with a `size` at
+  least its long side;
+- the targets of a scale are cached across jobs (`TARGETS`): a job repeated with the same content,
+  style and loss settings (another strength, seed or number of iterations) skips their passes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -25,9 +39,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import images
+from . import images, tiles
 from .errors import Cancelled, SwagError
-from .losses import StyleContentLoss, Weights
+from .losses import EPS, StyleContentLoss, StyleTargets, Weights, total_variation
 from .networks import Architecture, FeatureExtractor
 from .options import Options
 from .weights import load_model
@@ -74,7 +88,12 @@ class ModelCache:
             return self._entries[key]
         arch, model = load_model(opts.arch, opts.weights, opts.seed)
         layers = tuple(dict.fromkeys(arch.style_layers + (arch.content_layer,)))
-        entry = (arch, FeatureExtractor(arch, model, layers).to(device))
+        extractor = FeatureExtractor(arch, model, layers).to(device)
+        if device.type == "cuda":
+            # cuDNN's NHWC convolutions are faster on tensor cores; the image is converted to
+            # match inside the loss closure (`_optimise`).
+            extractor = extractor.to(memory_format=torch.channels_last)
+        entry = (arch, extractor)
         self._entries[key] = entry
         while len(self._entries) > self.capacity:
             self._entries.pop(next(iter(self._entries)))
@@ -98,6 +117,37 @@ def _weights_stamp(weights: str):
 MODELS = ModelCache()
 
 
+class TargetCache:
+    """`StyleTargets` of recent scales, keyed by the bytes of the content and style images and
+    every setting they depend on; holds the `capacity` most recently used (a ResNet-50 entry is
+    about 21 MB, mostly its layer4 Gram matrix)."""
+
+    def __init__(self, capacity: int = 4):
+        self.capacity = capacity
+        self._entries: dict[tuple, StyleTargets] = {}
+        self.hits = 0
+
+    def get(self, key: tuple, compute: Callable[[], StyleTargets]) -> StyleTargets:
+        if key in self._entries:
+            self.hits += 1
+            self._entries[key] = self._entries.pop(key)
+            return self._entries[key]
+        self._entries[key] = compute()
+        while len(self._entries) > self.capacity:
+            self._entries.pop(next(iter(self._entries)))
+        return self._entries[key]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+TARGETS = TargetCache()
+
+
+def _digest(tensor: torch.Tensor) -> str:
+    return hashlib.blake2b(tensor.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).hexdigest()
+
+
 def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(image.shape[-2:]) == size:
         return image
@@ -109,20 +159,38 @@ def _fit(height: int, width: int, long_side: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def _within(size: tuple[int, int], pixels: int, min_side: int) -> tuple[int, int]:
+    """`size`, shrunk (keeping its aspect) to at most `pixels` pixels (0 = no limit), but not
+    below `min_side` on its short side, which the network needs."""
+    h, w = size
+    if not pixels or h * w <= pixels:
+        return size
+    scale = max(math.sqrt(pixels / (h * w)), min(1.0, min_side / min(h, w)))
+    return max(1, math.floor(h * scale)), max(1, math.floor(w * scale))
+
+
+# Coarse scales smaller than this are skipped: the content layer (stride 16 in a ResNet) then has
+# fewer than 16 cells along the long side, too few to hold the content, and the style takes over
+# an image that the finer scales, initialised from it, cannot bring back (measured on the cat:
+# 2 scales of 226 and 451 px gave an unrecognisable result where one scale of 384 px did not).
+MIN_COARSE_SIDE = 256
+
+
 def _schedule(opts: Options, height: int, width: int, min_size: int) -> list[tuple[tuple[int, int], int]]:
     """[(size, iterations)] from coarse to fine. The working size never exceeds the content's.
-    Coarser scales get more of the iterations: scale k of n gets a share of n - k + 1."""
+    The finest scale gets the most iterations: scale k of n gets a share of k."""
     long_side = min(opts.size, max(height, width))
     sizes = []
     for k in range(opts.scales - 1, -1, -1):
-        size = _fit(height, width, max(1, round(long_side / 2**k)))
-        if min(size) >= min_size and size not in sizes:
+        side = max(1, round(long_side / 2**k))
+        size = _fit(height, width, side)
+        if min(size) >= min_size and size not in sizes and (k == 0 or side >= MIN_COARSE_SIDE):
             sizes.append(size)
     if not sizes:
         h, w = _fit(height, width, long_side)
         raise SwagError(f"the image is too small for {opts.arch}: {w}x{h} at the working size, and the "
                         f"network needs at least {min_size} px on each side; use a larger size or image")
-    shares = [len(sizes) - k for k in range(len(sizes))]
+    shares = list(range(1, len(sizes) + 1))
     counts = [max(1, math.floor(opts.iterations * s / sum(shares))) for s in shares]
     counts[-1] += opts.iterations - sum(counts)
     return [(s, c) for s, c in zip(sizes, counts) if c > 0]
@@ -153,13 +221,20 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     styles = _prepare_styles(style, style_weights)
     device = pick_device(opts.device)
 
+    if opts.precision == "bf16" and device.type != "cuda":
+        raise SwagError(f"precision bf16 needs a CUDA GPU (this job would run on {device.type}); "
+                        "use precision auto or fp32")
+
     report("loading network", 0.0)
     arch, extractor = MODELS.get(opts, device)
+    if opts.tile_size and opts.tile_size < arch.min_size:
+        raise SwagError(f"tile_size {opts.tile_size} is too small for {opts.arch}: use 0 (no tiles) or at "
+                        f"least {arch.min_size}")
     parts = images.decompose(content_image)
-    original = parts.rgb.to(device)
+    original = parts.rgb  # on the CPU: the device only sees a working size or a tile at a time
     height, width = original.shape[-2:]
     schedule = _schedule(opts, height, width, arch.min_size)
-    style_tensors = [(images.to_tensor(im).to(device), w) for im, w in styles]
+    style_tensors = [(images.to_tensor(im), w) for im, w in styles]
     for t, _ in style_tensors:
         if min(t.shape[-2:]) < 16:
             raise SwagError(f"the style image is too small ({t.shape[-1]}x{t.shape[-2]}); use one of at least 64 px")
@@ -168,30 +243,82 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     loss_fn = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, opts.smoothing,
                                opts.temperature, smoothed,
                                Weights(opts.content_weight, opts.style_weight, opts.tv_weight))
+    job = _Job(opts, device, loss_fn, cancel, arch.min_size,
+               key=(opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, str(device),
+                    opts.smoothing, opts.temperature, opts.smoothed_layers, opts.precision, _digest(original),
+                    tuple((_digest(t), wt) for t, wt in style_tensors)))
     generator = torch.Generator().manual_seed(opts.seed)
+    budget = opts.tile_size ** 2
     costs = [h * w * n for (h, w), n in schedule]
     done_cost, x = 0, None
     with _precision(opts.precision, device):
         for k, ((h, w), iterations) in enumerate(schedule, start=1):
-            report(f"scale {k} of {len(schedule)}: preparing style", _fraction(done_cost, costs))
+            stage = f"scale {k} of {len(schedule)}"
+            report(f"{stage}: preparing style", _fraction(done_cost, costs))
             content_k = _resize(original, (h, w))
             style_side = max(16, round(max(h, w) * opts.style_scale))
-            loss_fn.set_targets(content_k, [(_resize(t, _fit(*t.shape[-2:], style_side)), wt)
-                                            for t, wt in style_tensors])
+            styles_k = [(_resize(t, _within(_fit(*t.shape[-2:], style_side), budget, arch.min_size)).to(device), wt)
+                        for t, wt in style_tensors]
             if x is None:
-                x = content_k.clone() if opts.init == "content" else \
-                    torch.rand(content_k.shape, generator=generator).to(device)
+                x = content_k.clone() if opts.init == "content" else torch.rand(content_k.shape, generator=generator)
             else:
                 x = _resize(x, (h, w))
-            stage = f"scale {k} of {len(schedule)}"
-            x = _optimise(x, loss_fn, opts.optimizer, iterations, cancel,
-                          lambda i, loss: report(f"{stage}: iteration {i} of {iterations}",
-                                                 _fraction(done_cost + costs[k - 1] * i / iterations, costs), loss))
+            on_progress = lambda done, n, loss, text: report(  # noqa: E731
+                f"{stage}{text}: iteration {n} of {iterations}",
+                _fraction(done_cost + costs[k - 1] * done, costs), loss)
+            if budget and h * w > budget:
+                x = job.tiled(x, content_k, styles_k, iterations, on_progress)
+            else:
+                x = job.whole(x, content_k, styles_k, iterations, on_progress)
             done_cost += costs[k - 1]
 
-    result = _finish(x.detach(), original, opts)
+    result = _finish(x, original, opts)
     report("done", 1.0)
     return images.recompose(result, parts)
+
+
+class _Job:
+    """Runs the scales of one job: whole, or tile by tile."""
+
+    def __init__(self, opts: Options, device: torch.device, loss_fn: StyleContentLoss, cancel, min_size: int,
+                 key: tuple):
+        self.opts, self.device, self.loss_fn, self.cancel, self.min_size, self.key = \
+            opts, device, loss_fn, cancel, min_size, key
+
+    def _targets(self, view: torch.Tensor, styles: list[tuple[torch.Tensor, float]]) -> StyleTargets:
+        key = self.key + (tuple(view.shape), tuple(tuple(t.shape) for t, _ in styles))
+        return TARGETS.get(key, lambda: self.loss_fn.style_targets_for(view.to(self.device), styles))
+
+    def whole(self, x, content, styles, iterations, on_progress) -> torch.Tensor:
+        content = content.to(self.device)
+        self.loss_fn.set_content(content, self._targets(content, styles))
+        x = _optimise(x.to(self.device), self.loss_fn, self.opts.optimizer, iterations, self.cancel,
+                      lambda i, loss: on_progress(i / iterations, i, loss, ""))
+        return x.cpu()
+
+    def tiled(self, x, content, styles, iterations, on_progress) -> torch.Tensor:
+        """x, content: (1, 3, H, W) on the CPU, H * W above the tile budget."""
+        size = self.opts.tile_size
+        height, width = content.shape[-2:]
+        view = _resize(content, _within((height, width), size * size, self.min_size))
+        targets = self._targets(view, styles)
+        # The normaliser of the smoothness term is the content's own total variation at this
+        # scale, not the shrunken view's, whose neighbouring pixels differ more.
+        targets = StyleTargets(targets.scales, targets.grams, targets.norms, targets.content_spread,
+                               total_variation(content).clamp_min(EPS).to(self.device))
+        overlap = size // 4
+        boxes = tiles.grid(height, width, size, overlap)
+        canvas = tiles.Canvas(x, overlap)
+        for n, box in enumerate(boxes):
+            region = tiles.region(box)
+            self.loss_fn.set_content(content[region].contiguous().to(self.device), targets)
+            text = f", tile {n + 1} of {len(boxes)}"
+            # Each tile starts from the tiles already done where it overlaps them.
+            result = _optimise(canvas.start(box, x[region]).to(self.device), self.loss_fn, self.opts.optimizer,
+                               iterations, self.cancel,
+                               lambda i, loss: on_progress((n + i / iterations) / len(boxes), i, loss, text))
+            canvas.add(box, result.cpu())
+        return canvas.result()
 
 
 def _deep_layers(arch: Architecture, extractor: FeatureExtractor) -> set[str]:
@@ -205,8 +332,10 @@ def _fraction(done: float, costs: list[int]) -> float:
 
 
 def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel, on_iteration) -> torch.Tensor:
-    # torch's L-BFGS flattens gradients with view(-1): the parameter must stay contiguous.
+    # torch's L-BFGS flattens gradients with view(-1): the parameter must stay contiguous, and
+    # only the network's input is converted to channels_last (on CUDA, where it pays).
     x = x.contiguous().requires_grad_(True)
+    channels_last = x.is_cuda
     if optimizer == "lbfgs":
         # One evaluation per step(), so that `iterations` counts evaluations exactly and the
         # cancel check and progress run after each of them; the history persists across steps.
@@ -219,10 +348,10 @@ def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel,
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
         opt.zero_grad(set_to_none=True)
-        loss, _ = loss_fn(x)
+        loss, _ = loss_fn(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
         if not torch.isfinite(loss):
-            raise SwagError("the optimisation diverged (the loss is not finite); lower the style "
-                            "weight or the temperature's inverse, or use smoothing none")
+            raise SwagError("the optimisation diverged (the loss is not finite); raise the "
+                            "temperature or lower the style weight")
         loss.backward()
         last[0] = loss.detach()
         return loss
@@ -238,7 +367,8 @@ def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel,
 
 
 def _finish(x: torch.Tensor, original: torch.Tensor, opts: Options) -> torch.Tensor:
-    """The working-size result -> the content's size, with colour preservation and strength."""
+    """The working-size result -> the content's size, with colour preservation and strength
+    (on the CPU, like `original`)."""
     size = tuple(original.shape[-2:])
     if tuple(x.shape[-2:]) != size:
         small = _resize(original, tuple(x.shape[-2:]))
@@ -267,14 +397,34 @@ class _Reporter:
 
 class _precision:
     """`auto` lets CUDA matmuls and convolutions use TF32 (fp32 storage, ~3x faster on Ampere and
-    newer); `fp32` forbids it. CPU and MPS compute in fp32 either way."""
+    newer); `fp32` forbids it; `bf16` (CUDA only) runs the network under bf16 autocast, TF32
+    for the rest, with the Gram matrices and the smoothing in fp32 (losses.py). CPU and MPS
+    compute in fp32. On CUDA, cuDNN picks the fastest convolution for each image size. On the
+    CPU, denormal numbers are flushed to zero during the job: random-weight networks produce
+    them in their gradients, and each costs the CPU a slow path (up to 10x slower iterations
+    measured here); values below 1e-38 change nothing in the result. It is switched back off
+    after the job (torch cannot read the previous setting)."""
 
     def __init__(self, precision: str, device: torch.device):
-        self.allow = precision == "auto" and device.type == "cuda"
+        cuda = device.type == "cuda"
+        self.allow = precision in ("auto", "bf16") and cuda
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16" and cuda \
+            else contextlib.nullcontext()
+        self.benchmark = cuda
+        self.flush_denormal = device.type == "cpu"
 
     def __enter__(self):
-        self.saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        self.saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+                      torch.backends.cudnn.benchmark)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.allow
+        torch.backends.cudnn.benchmark = self.benchmark or self.saved[2]
+        if self.flush_denormal:
+            torch.set_flush_denormal(True)
+        self.autocast.__enter__()
 
     def __exit__(self, *exc):
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self.saved
+        self.autocast.__exit__(*exc)
+        if self.flush_denormal:
+            torch.set_flush_denormal(False)
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+         torch.backends.cudnn.benchmark) = self.saved

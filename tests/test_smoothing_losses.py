@@ -84,7 +84,7 @@ def test_losses_are_normalised_to_the_content_image(resnet, smoothing):
     arch, extractor = resnet
     loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, smoothing, 10.0,
                             set(extractor.layers), Weights(content=1.0, style=1.0))
-    content, style = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 72, 72)
+    content, style = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 64, 80) ** 2
     loss.set_targets(content, [(style, 1.0)])
     total, parts = loss(content)
     # At the content image the content term is 0 and every style layer is 1: whatever the

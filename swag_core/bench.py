@@ -1,0 +1,262 @@
+"""`swag bench`: the engine against a plain reference implementation (bench_reference.py), in
+one process, on the same images, network and weights.
+
+Per network (VGG-19, ResNet-50), without and with SWAG smoothing, per size (a square layer):
+- ms per evaluation: one loss evaluation with its backward pass to the image, median of
+  `--evals` after one warm-up;
+- s end to end: the `balanced` preset on a size x size layer (the engine's `stylize`; the
+  reference runs the same schedule of sizes and iterations);
+- peak memory of an evaluation: on CUDA torch.cuda.max_memory_allocated above what was
+  allocated before; on the CPU the growth of the process's resident memory (/proc/self/statm,
+  sampled every 2 ms) above its level before, after glibc has returned its free memory to the
+  OS (malloc_trim): what the evaluation takes from the OS, Linux only.
+
+`--check` (for a GPU session): the engine's result on CUDA against the same job on the CPU, the
+engine's loss against the reference's on CUDA, no NaN, and a 6000x4000 layer through the tiled
+path with its peak GPU memory.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import threading
+import time
+from pathlib import Path
+
+SIZES = {"cuda": (512, 1024, 2048), "cpu": (128, 256)}
+NETWORKS = ("vgg19", "resnet50")
+
+
+def add_command(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="time the engine against a plain reference implementation",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cuda or cpu")
+    p.add_argument("--sizes", type=int, nargs="+", help="layer sides in px (default 512 1024 2048 on CUDA, "
+                                                        "128 256 on the CPU)")
+    p.add_argument("--arch", nargs="+", default=list(NETWORKS), help="networks (default vgg19 resnet50)")
+    p.add_argument("--evals", type=int, help="timed evaluations per figure (default 10 on CUDA, 3 on the CPU)")
+    p.add_argument("--iterations", type=int, help="iterations of the end-to-end job (default the balanced "
+                                                  "preset's)")
+    p.add_argument("--no-end-to-end", action="store_true", help="only the per-evaluation figures")
+    p.add_argument("--check", action="store_true", help="GPU correctness check instead of the benchmark")
+    p.add_argument("--out", type=Path, help="also write the markdown table to this file")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    import torch
+
+    from .errors import SwagError
+    from .stylize import pick_device
+
+    device = pick_device("cuda" if args.check else args.device)
+    if args.check:
+        if device.type != "cuda":
+            raise SwagError("bench --check compares CUDA with the CPU: it needs a CUDA GPU")
+        from .bench_check import check
+
+        return check(device)
+    sizes = args.sizes or SIZES["cuda" if device.type == "cuda" else "cpu"]
+    evals = args.evals or (10 if device.type == "cuda" else 3)
+    text = _header(device, torch) + "\n" + _table(device, args.arch, sizes, evals, args.iterations,
+                                                  not args.no_end_to_end)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+def _header(device, torch) -> str:
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda" else
+            f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)")
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") and device.type == "cpu" else ""
+    return (f"Device: {name}{load}; torch {torch.__version__}, Python {platform.python_version()}; "
+            f"{datetime.date.today().isoformat()}.")
+
+
+def _table(device, archs, sizes, evals, iterations, end_to_end) -> str:
+    from .options import Options
+
+    iters = iterations or Options.build("balanced").iterations
+    e2e = f"s balanced ({iters} it.)"
+    rows = [f"| network | SWAG | px | ms/eval engine | ms/eval reference | speed-up | {e2e} engine | "
+            f"{e2e} reference | speed-up | peak MB engine | peak MB reference | engine/reference |",
+            "|" + " --- |" * 12]
+    for arch in archs:
+        for smoothing in ("none", "softmax"):
+            for size in sizes:
+                f = measure(device, arch, smoothing, size, evals, iters if end_to_end else None)
+                e2e_cells = (f"{f['e2e']:.1f} | {f['e2e_ref']:.1f} | {f['e2e_ref'] / f['e2e']:.2f}x"
+                             if end_to_end else "- | - | -")
+                rows.append(f"| {arch} | {'yes' if smoothing == 'softmax' else 'no'} | {size} | "
+                            f"{f['ms']:.1f} | {f['ms_ref']:.1f} | {f['ms_ref'] / f['ms']:.2f}x | {e2e_cells} | "
+                            f"{f['mb']:.0f} | {f['mb_ref']:.0f} | {_ratio(f['mb'], f['mb_ref'])} |")
+                print(rows[-1], flush=True)
+    return "\n".join(rows)
+
+
+def _ratio(mb: float, mb_ref: float) -> str:
+    return f"{mb / mb_ref:.2f}" if mb_ref >= 1 else "-"
+
+
+def images(size: int):
+    """The demo content cropped square at size x size, and the demo style, as CPU tensors."""
+    from importlib import resources
+
+    from PIL import ImageOps
+
+    from . import images as im
+
+    data = resources.files("swag_core") / "data"
+    content = ImageOps.fit(im.open_image(data.joinpath("cat.jpg").read_bytes()).convert("RGB"), (size, size))
+    return content, im.open_image(data.joinpath("starry_night.jpg").read_bytes())
+
+
+def measure(device, arch: str, smoothing: str, size: int, evals: int, iterations: int | None) -> dict:
+    from . import bench_reference as ref
+    from . import images as im
+    from .networks import architecture
+    from .options import Options
+    from .stylize import _schedule, stylize
+
+    opts = Options.build("balanced", arch=arch, smoothing=smoothing, device=device.type)
+    content_image, style_image = images(size)
+    content, style = im.to_tensor(content_image), im.to_tensor(style_image)
+    out = {}
+
+    out["ms"], out["mb"] = _time_engine(opts, device, content, style, evals)
+    a = architecture(arch)
+    reference = ref.ReferenceLoss(opts, device)
+    with ref.fp32():
+        reference.set_targets(content.to(device), style.to(device))
+        out["ms_ref"], out["mb_ref"] = _time(reference, content, device, evals)
+    del reference
+    _release(device)
+
+    if iterations:
+        settings = dict(preset="balanced", arch=arch, smoothing=smoothing, device=device.type, iterations=iterations)
+        out["e2e"] = _seconds(lambda: stylize(content_image, style_image, **settings), device)
+        job = Options.build(**settings)
+        schedule = _schedule(job, size, size, a.min_size)
+        with ref.fp32():
+            out["e2e_ref"] = _seconds(lambda: ref.run(content, style, job, schedule, device), device)
+    return out
+
+
+def _time_engine(opts, device, content, style, evals: int) -> tuple[float, float]:
+    """The engine's loss as stylize() sets it up for its last scale, at the full size."""
+    import torch
+
+    from .losses import StyleContentLoss, Weights
+    from .stylize import MODELS, _precision
+
+    a, extractor = MODELS.get(opts, device)
+    loss = StyleContentLoss(extractor, a.style_layers, a.content_layer, opts.smoothing, opts.temperature,
+                            set(extractor.layers), Weights(opts.content_weight, opts.style_weight, opts.tv_weight))
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    with _precision(opts.precision, device):
+        loss.set_targets(content.to(device), [(style.to(device), 1.0)])
+        figures = _time(lambda x: loss(x.contiguous(memory_format=memory_format))[0], content, device, evals)
+    _release(device)
+    return figures
+
+
+def _release(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _time(loss_fn, image, device, evals: int) -> tuple[float, float]:
+    """(median ms of an evaluation with its backward pass, peak MB above the level before)."""
+    x = image.to(device, copy=True).requires_grad_(True)
+
+    def evaluate():
+        x.grad = None
+        loss_fn(x).backward()
+
+    evaluate()  # warm-up: cuDNN's algorithm search, allocator growth
+    _sync(device)
+    times = []
+    with _PeakMemory(device) as peak:
+        for _ in range(evals):
+            start = time.perf_counter()
+            evaluate()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000, peak.mb
+
+
+def _seconds(job, device) -> float:
+    start = time.perf_counter()
+    job()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _PeakMemory:
+    """Peak memory above the level at entry: CUDA's allocator statistics, or on the CPU the
+    resident set size sampled by a thread (Linux /proc; elsewhere nan)."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __enter__(self):
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return self
+        _trim()
+        self.base = _rss()
+        self.peak, self.stop = self.base, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while not self.stop.wait(0.002):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc):
+        import torch
+
+        if self.device.type == "cuda":
+            self.mb = (torch.cuda.max_memory_allocated(self.device) - self.base) / 2**20
+            return
+        self.stop.set()
+        self.thread.join()
+        self.mb = (max(self.peak, _rss()) - self.base) / 2**20
+
+
+def _trim() -> None:
+    """Give the memory glibc keeps for reuse back to the OS, so that growth is seen again."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _rss() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return float("nan")

@@ -1,0 +1,114 @@
+"""A plain implementation of the engine's objective, written the way tutorials write style
+transfer: the baseline that `swag bench` measures the engine against.
+
+Same network, same weights, same loss (losses.py: the normalised Gram and content terms over
+SWAG-smoothed activations), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W
+elements (`torch.softmax(f.reshape(1, -1))`, as the public SWAG code writes it), the Gram matrix
+as a plain product, default memory format, no autocast, no caching of anything between jobs.
+tests/test_bench.py checks that it computes the engine's loss, so the comparison is fair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+
+from .networks import FeatureExtractor
+from .options import Options
+from .weights import load_model
+
+
+@contextlib.contextmanager
+def fp32():
+    """TF32 off for the reference's run, as it was before afterwards."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def smooth(f: torch.Tensor, mode: str, temperature) -> torch.Tensor:
+    if mode == "softmax":
+        return torch.softmax(f.reshape(1, -1) / temperature, dim=1).reshape_as(f) * f.numel()
+    if mode == "channel":
+        return torch.softmax(f / temperature, dim=1) * f.shape[1]
+    return f
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    c = f.reshape(f.shape[1], -1)
+    return c @ c.t() / c.shape[1]
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    return (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean() + (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
+
+
+class ReferenceLoss:
+    def __init__(self, opts: Options, device: torch.device):
+        self.arch, model = load_model(opts.arch, opts.weights, opts.seed)
+        layers = self.arch.style_layers + (self.arch.content_layer,)
+        self.net = FeatureExtractor(self.arch, model, dict.fromkeys(layers)).to(device)
+        self.opts = opts
+
+    def _smoothed(self, feats: dict) -> dict:
+        # As the engine's default (smoothed_layers "all"): every loss layer is smoothed.
+        return {n: smooth(f, self.opts.smoothing, self.opts.temperature * self.scales[n]) for n, f in feats.items()}
+
+    @torch.no_grad()
+    def set_targets(self, content: torch.Tensor, style: torch.Tensor) -> None:
+        raw = self.net(content)
+        self.scales = {n: f.std() for n, f in raw.items()}
+        feats = self._smoothed(raw)
+        style_feats = self._smoothed(self.net(style))
+        layers = self.arch.style_layers
+        self.grams = {n: gram(style_feats[n]) for n in layers}
+        self.norms = {n: (gram(feats[n]) - self.grams[n]).pow(2).sum() for n in layers}
+        self.content = feats[self.arch.content_layer]
+        self.content_norm = (self.content - self.content.mean()).pow(2).sum()
+        self.tv_norm = total_variation(content)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self._smoothed(self.net(x))
+        layers = self.arch.style_layers
+        style = sum((gram(feats[n]) - self.grams[n]).pow(2).sum() / self.norms[n] for n in layers) / len(layers)
+        content = (feats[self.arch.content_layer] - self.content).pow(2).sum() / self.content_norm
+        o = self.opts
+        return o.content_weight * content + o.style_weight * style + o.tv_weight * total_variation(x) / self.tv_norm
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def run(content: torch.Tensor, style: torch.Tensor, opts: Options, schedule, device: torch.device) -> torch.Tensor:
+    """The job of `stylize` with the same schedule [(size, iterations)], done plainly: content
+    (1, 3, H, W) and style on the CPU; returns the result at the content's size."""
+    loss_fn = ReferenceLoss(opts, device)
+    content, style = content.to(device), style.to(device)
+    x = None
+    for (h, w), iterations in schedule:
+        c = resize(content, (h, w))
+        side = max(16, round(max(h, w) * opts.style_scale))
+        sh, sw = style.shape[-2:]
+        scale = side / max(sh, sw)
+        loss_fn.set_targets(c, resize(style, (max(1, round(sh * scale)), max(1, round(sw * scale)))))
+        x = (c.clone() if x is None else resize(x, (h, w))).requires_grad_(True)
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
+
+        def closure():
+            opt.zero_grad()
+            loss = loss_fn(x)
+            loss.backward()
+            return loss
+
+        for _ in range(iterations):
+            opt.step(closure)
+            with torch.no_grad():
+                x.clamp_(0, 1)
+        x = x.detach()
+    return resize(x, tuple(content.shape[-2:])).cpu()

@@ -1,0 +1,102 @@
+"""The memory-bounded path: a scale above the tile budget is optimised in overlapping tiles,
+one on the device at a time, and blended without seams."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.ndimage import gaussian_filter1d
+
+from swag_core import SwagError, images, quality, stylize, tiles
+from swag_core.options import Options
+from swag_core.stylize import MODELS
+
+
+@pytest.mark.parametrize("length,tile,overlap", [(256, 96, 24), (171, 96, 24), (1000, 128, 32), (96, 96, 24)])
+def test_tiles_cover_the_image_and_overlap_their_neighbours(length, tile, overlap):
+    starts = tiles.starts(length, tile, overlap)
+    assert starts[0] == 0 and min(length, starts[-1] + tile) == length
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+
+
+def _steps(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A seam is a step across a line: the mean absolute step between neighbouring columns (and
+    rows) of an (H, W, 3) array, after averaging along the line so that texture cancels and a
+    step stays."""
+    gx = np.abs(np.diff(gaussian_filter1d(image, 8, axis=0), axis=1)).mean(axis=(0, 2))
+    gy = np.abs(np.diff(gaussian_filter1d(image, 8, axis=1), axis=0)).mean(axis=(1, 2))
+    return gx, gy
+
+
+def test_the_window_blends_tiles_that_disagree_without_seams(photo):
+    """Tiles whose results differ (each shifted by its own colour offset) pasted with hard edges
+    leave steps at their borders; blended through the window they leave none."""
+    base = images.to_tensor(images.open_image(photo))  # (1, 3, 171, 256)
+    height, width = base.shape[-2:]
+    boxes = tiles.grid(height, width, 96, 24)
+    offsets = torch.Generator().manual_seed(0)
+    canvas, pasted = tiles.Canvas(base, 24), base.clone()
+    for box in boxes:
+        tile = base[tiles.region(box)] + (torch.rand(1, 3, 1, 1, generator=offsets) - 0.5) * 0.2
+        canvas.add(box, tile)
+        pasted[tiles.region(box)] = tile
+    as_array = lambda t: t[0].permute(1, 2, 0).numpy() - base[0].permute(1, 2, 0).numpy()  # noqa: E731
+    blended_steps = max(s.max() for s in _steps(as_array(canvas.result())))
+    pasted_steps = max(s.max() for s in _steps(as_array(pasted)))
+    assert pasted_steps > 0.02  # the hard paste shows its seams: the measure sees them
+    assert blended_steps < pasted_steps / 5, (blended_steps, pasted_steps)
+
+
+@pytest.fixture(scope="module")
+def tiled_job(photo_rgba, painting):
+    """Working at the full 128 px of a 128x86 layer with 64 px tiles: 6 tiles."""
+    content = Image.open(photo_rgba).resize((128, 86))
+    settings = dict(size=128, tile_size=64, iterations=10, scales=1, device="cpu")
+    _, extractor = MODELS.get(Options.build(**settings), torch.device("cpu"))
+    seen = []
+    hook = extractor.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    progress = []
+    try:
+        result = stylize(content, painting, progress=progress.append, **settings)
+    finally:
+        hook.remove()
+    return content, result, seen, progress
+
+
+def test_tiled_result_has_the_exact_size_and_alpha_and_is_stylised(tiled_job, painting):
+    content, result, _, progress = tiled_job
+    assert result.size == content.size and result.mode == "RGBA"
+    assert result.getchannel("A").tobytes() == content.getchannel("A").tobytes()
+    assert any("tile 6 of 6" in p.stage for p in progress)
+    m = quality.measure(images.to_tensor(content), images.to_tensor(result),
+                        images.to_tensor(images.open_image(painting)))
+    assert m["colour_shift"] > 0.2 and m["ssim"] > 0.3, m
+
+
+def test_the_device_never_sees_more_than_one_tile(tiled_job):
+    _, _, seen, _ = tiled_job
+    # Tiles, and the whole content and the style shrunk to the tile budget for the targets.
+    assert (64, 64) in seen and max(h * w for h, w in seen) <= 64 * 64
+
+
+def test_tiled_result_has_no_seams_at_the_tile_borders(tiled_job):
+    content, result, _, _ = tiled_job
+    residual = np.asarray(result.convert("RGB"), float) - np.asarray(content.convert("RGB"), float)
+    gx, gy = _steps(residual)
+    # Relative to the typical step of the stylisation's own texture.
+    gx, gy = gx / np.median(gx), gy / np.median(gy)
+    boxes = tiles.grid(86, 128, 64, 16)
+    # The steps between columns (rows) where a tile begins or ends, or inside overlaps.
+    cols = sorted({c for _, left, _, w in boxes for c in (left - 1, left + w - 1) if 0 <= c < 127})
+    rows = sorted({r for top, _, h, _ in boxes for r in (top - 1, top + h - 1) if 0 <= r < 85})
+    assert gx[cols].max() < 2.5 and gy[rows].max() < 2.5, (gx[cols], gy[rows])
+
+
+def test_tile_size_below_the_network_minimum_is_refused(photo, painting):
+    with pytest.raises(SwagError, match="tile_size 16 is too small for resnet50"):
+        stylize(photo, painting, size=64, tile_size=16, iterations=1, device="cpu")
+
+
+def test_bf16_is_refused_on_the_cpu(photo, painting):
+    with pytest.raises(SwagError, match="precision bf16 needs a CUDA GPU"):
+        stylize(photo, painting, size=64, iterations=1, precision="bf16", device="cpu")
