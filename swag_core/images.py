@@ -118,7 +118,7 @@ def recompose(rgb: torch.Tensor, parts: Decomposed) -> Image.Image:
     if parts.mode in ("L", "LA", "I;16"):
         y = luminance(rgb)[0, 0].numpy()
         if parts.mode == "I;16":
-            return Image.fromarray(np.round(y * 65535).astype(np.uint16), "I;16")
+            return Image.fromarray(np.round(y * 65535).astype(np.uint16))  # uint16 -> mode I;16
         out = Image.fromarray(np.round(y * 255).astype(np.uint8), "L")
     else:
         arr = np.round(rgb[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)

@@ -34,7 +34,7 @@ def test_grayscale_comes_back_grayscale(photo, mode):
 def test_16_bit_grayscale_keeps_16_bits(tmp_path, photo):
     gray = np.asarray(Image.open(photo).convert("L"), dtype=np.uint16) * 257 + 3
     path = tmp_path / "gray16.png"
-    Image.fromarray(gray, "I;16").save(path)
+    Image.fromarray(gray).save(path)  # uint16 -> mode I;16
     image = images.open_image(path)
     out = _roundtrip(image)
     assert out.mode == "I;16"
