@@ -41,6 +41,8 @@ def add_command(subparsers) -> None:
     p.add_argument("--iterations", type=int, help="iterations of the end-to-end job (default the balanced "
                                                   "preset's)")
     p.add_argument("--no-end-to-end", action="store_true", help="only the per-evaluation figures")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default torch's own choice); on a "
+                                               "machine shared with other jobs, 1 gives steadier figures")
     p.add_argument("--check", action="store_true", help="GPU correctness check instead of the benchmark")
     p.add_argument("--out", type=Path, help="also write the markdown table to this file")
     p.set_defaults(func=_run)
@@ -52,6 +54,8 @@ def _run(args) -> int:
     from .errors import SwagError
     from .stylize import pick_device
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device("cuda" if args.check else args.device)
     if args.check:
         if device.type != "cuda":

@@ -89,7 +89,8 @@ class _ProgressBar:
             sys.stderr.write("\n")
 
 
-def _check_output(path: Path) -> None:
+def check_output_path(path: Path) -> None:
+    """Refuse, before any work, an output whose format or folder would make the save fail."""
     from PIL import Image
 
     if path.suffix.lower() not in Image.registered_extensions():
@@ -119,7 +120,7 @@ def _run_stylize(args, content, styles) -> int:
     from .stylize import stylize
 
     output = Path(args.output)
-    _check_output(output)
+    check_output_path(output)
     bar = _ProgressBar(not args.quiet)
     try:
         result = stylize(content, styles, style_weights=args.style_weights, preset=args.preset,

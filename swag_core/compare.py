@@ -73,13 +73,13 @@ def _working_size(image, size: int):
 
 def _run(args) -> int:
     from . import images
-    from .cli import _check_output, save_image
+    from .cli import check_output_path, save_image
     from .options import Options
     from .quality import measure
     from .stylize import stylize
 
     out = Path(args.out)
-    _check_output(out)
+    check_output_path(out)
     opts = Options.build(None, size=args.size, iterations=args.iterations)  # validates them
     content = images.open_image(args.content, "content")
     style = images.open_image(args.style, "style")

@@ -7,9 +7,12 @@ size, with its alpha and mode restored.
 
 Departures from Gatys et al. / the public SWAG code:
 - coarse to fine: the optimisation runs at `scales` sizes, each doubling the side, each
-  initialised from the previous result upsampled; most iterations go to the small sizes, where
-  they are cheap and where the large structures of the style settle;
-- pixels are kept in [0, 1] after every optimiser step (the network sees a valid image);
+  initialised from the previous result upsampled; the coarse sizes settle the large structures
+  of the style cheaply, and the finest size, whose result the user sees, gets the most
+  iterations (`_schedule`); no size under `MIN_COARSE_SIDE`;
+- pixels are kept in [0, 1] after every optimiser step (the network sees a valid image); the
+  result is the image with the lowest loss seen, and L-BFGS restarts from it when the loss
+  jumps (`_optimise` says why);
 - when the working size is below the content's size, the result is upsampled and the content's
   own fine detail (what the working size could not hold) is added back, rather than returning a
   blurred upscale;
@@ -332,38 +335,61 @@ def _fraction(done: float, costs: list[int]) -> float:
 
 
 def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel, on_iteration) -> torch.Tensor:
+    """`iterations` steps of the optimiser from `x`; returns the image with the lowest loss seen,
+    the last step's included."""
     # torch's L-BFGS flattens gradients with view(-1): the parameter must stay contiguous, and
     # only the network's input is converted to channels_last (on CUDA, where it pays).
     x = x.contiguous().requires_grad_(True)
-    channels_last = x.is_cuda
-    if optimizer == "lbfgs":
-        # One evaluation per step(), so that `iterations` counts evaluations exactly and the
-        # cancel check and progress run after each of them; the history persists across steps.
-        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
-    else:
-        opt = torch.optim.Adam([x], lr=0.02)
-    last = [None]
+    network_input = (lambda: x.contiguous(memory_format=torch.channels_last)) if x.is_cuda else (lambda: x)
+    opt = _optimizer(x, optimizer)
+    last, best = [None], [math.inf, x.detach().clone()]
 
     def closure():
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
         opt.zero_grad(set_to_none=True)
-        loss, _ = loss_fn(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+        loss, _ = loss_fn(network_input())
         if not torch.isfinite(loss):
             raise SwagError("the optimisation diverged (the loss is not finite); raise the "
                             "temperature or lower the style weight")
         loss.backward()
-        last[0] = loss.detach()
+        last[0] = float(loss.detach())
+        if last[0] < best[0]:
+            best[:] = last[0], x.detach().clone()
         return loss
 
     for i in range(1, iterations + 1):
         opt.step(closure)
         with torch.no_grad():
             x.clamp_(0, 1)
-        on_iteration(i, float(last[0]))
+        on_iteration(i, last[0])
+        if last[0] > RESTART_ABOVE * best[0]:
+            # Departure from Gatys et al.'s plain L-BFGS: clamping the pixels to [0, 1] after each
+            # step moves the image off the step that L-BFGS's curvature history assumes, and on
+            # some networks (random VGG-19 after ~100 evaluations) that history then drives the
+            # loss up into noise. Start again from the best image with an empty history.
+            with torch.no_grad():
+                x.copy_(best[1])
+            opt = _optimizer(x, optimizer)
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled")
-    return x.detach()
+    # The last step's image has not been evaluated: one forward pass decides between it and the
+    # best one seen (after one or two steps, the best seen may still be the starting image).
+    with torch.no_grad():
+        final = float(loss_fn(network_input())[0])
+    return x.detach() if final <= best[0] else best[1]
+
+
+# A loss this far above the best one seen restarts the optimiser from the best image (`_optimise`).
+RESTART_ABOVE = 1.2
+
+
+def _optimizer(x: torch.Tensor, name: str) -> torch.optim.Optimizer:
+    if name == "lbfgs":
+        # One evaluation per step(), so that `iterations` counts evaluations exactly and the
+        # cancel check and progress run after each of them; the history persists across steps.
+        return torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
+    return torch.optim.Adam([x], lr=0.02)
 
 
 def _finish(x: torch.Tensor, original: torch.Tensor, opts: Options) -> torch.Tensor:
@@ -399,11 +425,7 @@ class _precision:
     """`auto` lets CUDA matmuls and convolutions use TF32 (fp32 storage, ~3x faster on Ampere and
     newer); `fp32` forbids it; `bf16` (CUDA only) runs the network under bf16 autocast, TF32
     for the rest, with the Gram matrices and the smoothing in fp32 (losses.py). CPU and MPS
-    compute in fp32. On CUDA, cuDNN picks the fastest convolution for each image size. On the
-    CPU, denormal numbers are flushed to zero during the job: random-weight networks produce
-    them in their gradients, and each costs the CPU a slow path (up to 10x slower iterations
-    measured here); values below 1e-38 change nothing in the result. It is switched back off
-    after the job (torch cannot read the previous setting)."""
+    compute in fp32. On CUDA, cuDNN picks the fastest convolution for each image size."""
 
     def __init__(self, precision: str, device: torch.device):
         cuda = device.type == "cuda"
@@ -411,20 +433,15 @@ class _precision:
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16" and cuda \
             else contextlib.nullcontext()
         self.benchmark = cuda
-        self.flush_denormal = device.type == "cpu"
 
     def __enter__(self):
         self.saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
                       torch.backends.cudnn.benchmark)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.allow
         torch.backends.cudnn.benchmark = self.benchmark or self.saved[2]
-        if self.flush_denormal:
-            torch.set_flush_denormal(True)
         self.autocast.__enter__()
 
     def __exit__(self, *exc):
         self.autocast.__exit__(*exc)
-        if self.flush_denormal:
-            torch.set_flush_denormal(False)
         (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
          torch.backends.cudnn.benchmark) = self.saved

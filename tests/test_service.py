@@ -272,10 +272,12 @@ def test_openapi_lists_every_option():
     from pathlib import Path
 
     from swag_core.networks import ARCHITECTURES
-    from swag_core.options import DEVICES, PRESETS, Options
+    from swag_core.options import DEVICES, INITS, OPTIMIZERS, PRECISIONS, PRESETS, Options
+    from swag_core.smoothing import LAYER_CHOICES, MODES
 
     spec = json.loads((Path(__file__).parent.parent / "docs" / "openapi.json").read_text())
     options = spec["components"]["schemas"]["Options"]["properties"]
     assert set(options) == set(Options.names()) | {"preset"}
-    assert options["arch"]["enum"] == list(ARCHITECTURES) and options["device"]["enum"] == list(DEVICES)
-    assert options["preset"]["enum"] == list(PRESETS)
+    choices = {"arch": ARCHITECTURES, "device": DEVICES, "preset": PRESETS, "precision": PRECISIONS,
+               "smoothing": MODES, "smoothed_layers": LAYER_CHOICES, "optimizer": OPTIMIZERS, "init": INITS}
+    assert {name: options[name]["enum"] for name in choices} == {name: list(c) for name, c in choices.items()}

@@ -75,6 +75,39 @@ def test_coarse_to_fine_gives_the_finest_scale_the_most_iterations(photo, painti
     assert "scale 1 of 2: iteration 2 of 2" in stages and "scale 2 of 2: iteration 4 of 4" in stages
 
 
+class _ScriptedLoss:
+    """A loss whose value follows a script whatever the image, with a constant gradient so that
+    the image moves at every step; it records the image each evaluation saw."""
+
+    def __init__(self, values):
+        self.values, self.seen = values, []
+
+    def __call__(self, x):
+        self.seen.append(x.detach().clone())
+        slope = x.sum() * 0.01
+        return slope - slope.detach() + self.values[len(self.seen) - 1], {}
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_optimiser_keeps_the_best_image_and_restarts_from_it_when_the_loss_jumps(optimizer):
+    from importlib import import_module
+
+    engine = import_module("swag_core.stylize")
+    # Six steps, then the evaluation of the last step's image.
+    loss = _ScriptedLoss([1.0, 0.5, 0.55, 0.5 * engine.RESTART_ABOVE + 0.01, 0.58, 0.59, 0.6])
+    result = engine._optimise(torch.full((1, 3, 8, 8), 0.5), loss, optimizer, 6, None, lambda i, v: None)
+    seen = loss.seen
+    assert len(seen) == 7 and not torch.equal(seen[2], seen[1]) and not torch.equal(seen[3], seen[1])
+    assert torch.equal(seen[4], seen[1])  # the jump at the fourth evaluation: back to the best image
+    assert not torch.equal(seen[5], seen[4])  # and on from there
+    assert torch.equal(result, seen[1])  # the image with the lowest loss, not the last one
+
+    # When the last step's image is the best, it is the result, also after a single step.
+    loss = _ScriptedLoss([1.0, 0.9])
+    result = engine._optimise(torch.full((1, 3, 8, 8), 0.5), loss, optimizer, 1, None, lambda i, v: None)
+    assert len(loss.seen) == 2 and torch.equal(result, loss.seen[1]) and not torch.equal(result, loss.seen[0])
+
+
 @pytest.mark.parametrize("smoothing", ["softmax", "none"])
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_every_network_stylises_with_and_without_smoothing(photo, painting, arch, smoothing):
