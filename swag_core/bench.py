@@ -3,7 +3,7 @@ one process, on the same images, network and weights.
 
 Per network (VGG-19, ResNet-50), without and with SWAG smoothing, per size (a square layer):
 - ms per evaluation: one loss evaluation with its backward pass to the image, median of
-  `--evals` after one warm-up;
+  `--evals` after one warm-up, the engine's and the reference's evaluations taking turns;
 - s end to end: the `balanced` preset on a size x size layer (the engine's `stylize`; the
   reference runs the same schedule of sizes and iterations);
 - peak memory of an evaluation: on CUDA torch.cuda.max_memory_allocated above what was
@@ -37,7 +37,7 @@ def add_command(subparsers) -> None:
     p.add_argument("--sizes", type=int, nargs="+", help="layer sides in px (default 512 1024 2048 on CUDA, "
                                                         "128 256 on the CPU)")
     p.add_argument("--arch", nargs="+", default=list(NETWORKS), help="networks (default vgg19 resnet50)")
-    p.add_argument("--evals", type=int, help="timed evaluations per figure (default 10 on CUDA, 3 on the CPU)")
+    p.add_argument("--evals", type=int, help="timed evaluations per figure (default 10 on CUDA, 5 on the CPU)")
     p.add_argument("--iterations", type=int, help="iterations of the end-to-end job (default the balanced "
                                                   "preset's)")
     p.add_argument("--no-end-to-end", action="store_true", help="only the per-evaluation figures")
@@ -64,7 +64,7 @@ def _run(args) -> int:
 
         return check(device)
     sizes = args.sizes or SIZES["cuda" if device.type == "cuda" else "cpu"]
-    evals = args.evals or (10 if device.type == "cuda" else 3)
+    evals = args.evals or (10 if device.type == "cuda" else 5)
     text = _header(device, torch) + "\n" + _table(device, args.arch, sizes, evals, args.iterations,
                                                   not args.no_end_to_end)
     print(text)
@@ -129,29 +129,27 @@ def measure(device, arch: str, smoothing: str, size: int, evals: int, iterations
     opts = Options.build("balanced", arch=arch, smoothing=smoothing, device=device.type)
     content_image, style_image = images(size)
     content, style = im.to_tensor(content_image), im.to_tensor(style_image)
+    engine, reference = _engine_evaluation(opts, device, content, style), _reference_evaluation(opts, device,
+                                                                                               content, style)
     out = {}
-
-    out["ms"], out["mb"] = _time_engine(opts, device, content, style, evals)
-    a = architecture(arch)
-    reference = ref.ReferenceLoss(opts, device)
-    with ref.fp32():
-        reference.set_targets(content.to(device), style.to(device))
-        out["ms_ref"], out["mb_ref"] = _time(reference, content, device, evals)
-    del reference
+    out["ms"], out["ms_ref"] = _time_alternately(engine, reference, content, device, evals)
+    out["mb"], out["mb_ref"] = _peak_mb(engine, content, device), _peak_mb(reference, content, device)
+    del engine, reference
     _release(device)
 
     if iterations:
         settings = dict(preset="balanced", arch=arch, smoothing=smoothing, device=device.type, iterations=iterations)
         out["e2e"] = _seconds(lambda: stylize(content_image, style_image, **settings), device)
         job = Options.build(**settings)
-        schedule = _schedule(job, size, size, a.min_size)
+        schedule = _schedule(job, size, size, architecture(arch).min_size)
         with ref.fp32():
             out["e2e_ref"] = _seconds(lambda: ref.run(content, style, job, schedule, device), device)
     return out
 
 
-def _time_engine(opts, device, content, style, evals: int) -> tuple[float, float]:
-    """The engine's loss as stylize() sets it up for its last scale, at the full size."""
+def _engine_evaluation(opts, device, content, style):
+    """One evaluation of the engine's loss with its backward pass, as stylize() sets it up for
+    its last scale, at the full size."""
     import torch
 
     from .losses import StyleContentLoss, Weights
@@ -163,9 +161,27 @@ def _time_engine(opts, device, content, style, evals: int) -> tuple[float, float
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     with _precision(opts.precision, device):
         loss.set_targets(content.to(device), [(style.to(device), 1.0)])
-        figures = _time(lambda x: loss(x.contiguous(memory_format=memory_format))[0], content, device, evals)
-    _release(device)
-    return figures
+
+    def evaluate(x):
+        with _precision(opts.precision, device):
+            loss(x.contiguous(memory_format=memory_format))[0].backward()
+
+    return evaluate
+
+
+def _reference_evaluation(opts, device, content, style):
+    """The same evaluation done the plain way (bench_reference.py)."""
+    from . import bench_reference as ref
+
+    reference = ref.ReferenceLoss(opts, device)
+    with ref.fp32():
+        reference.set_targets(content.to(device), style.to(device))
+
+    def evaluate(x):
+        with ref.fp32():
+            reference(x).backward()
+
+    return evaluate
 
 
 def _release(device) -> None:
@@ -175,24 +191,34 @@ def _release(device) -> None:
         torch.cuda.empty_cache()
 
 
-def _time(loss_fn, image, device, evals: int) -> tuple[float, float]:
-    """(median ms of an evaluation with its backward pass, peak MB above the level before)."""
+def _time_alternately(engine, reference, image, device, evals: int) -> tuple[float, float]:
+    """Median ms of an evaluation of each, the two taking turns: on a machine whose speed drifts
+    (other jobs, clocks), both sides see the same conditions."""
     x = image.to(device, copy=True).requires_grad_(True)
-
-    def evaluate():
-        x.grad = None
-        loss_fn(x).backward()
-
-    evaluate()  # warm-up: cuDNN's algorithm search, allocator growth
-    _sync(device)
-    times = []
-    with _PeakMemory(device) as peak:
-        for _ in range(evals):
-            start = time.perf_counter()
-            evaluate()
+    times = {engine: [], reference: []}
+    for evaluate in times:  # warm-up: cuDNN's algorithm search, allocator growth
+        evaluate(x)
+    for _ in range(evals):
+        for evaluate, seconds in times.items():
+            x.grad = None
             _sync(device)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000, peak.mb
+            start = time.perf_counter()
+            evaluate(x)
+            _sync(device)
+            seconds.append(time.perf_counter() - start)
+    return statistics.median(times[engine]) * 1000, statistics.median(times[reference]) * 1000
+
+
+def _peak_mb(evaluate, image, device) -> float:
+    """Peak memory of one evaluation above the level before it, in MB."""
+    x = image.to(device, copy=True).requires_grad_(True)
+    evaluate(x)  # allocator growth happens outside the measured evaluation
+    x.grad = None
+    _sync(device)
+    with _PeakMemory(device) as peak:
+        evaluate(x)
+        _sync(device)
+    return peak.mb
 
 
 def _seconds(job, device) -> float:
