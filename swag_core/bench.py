@@ -152,12 +152,9 @@ def _engine_evaluation(opts, device, content, style):
     its last scale, at the full size."""
     import torch
 
-    from .losses import StyleContentLoss, Weights
-    from .stylize import MODELS, _precision
+    from .stylize import MODELS, _precision, loss_for
 
-    a, extractor = MODELS.get(opts, device)
-    loss = StyleContentLoss(extractor, a.style_layers, a.content_layer, opts.smoothing, opts.temperature,
-                            set(extractor.layers), Weights(opts.content_weight, opts.style_weight, opts.tv_weight))
+    loss = loss_for(opts, *MODELS.get(opts, device))
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     with _precision(opts.precision, device):
         loss.set_targets(content.to(device), [(style.to(device), 1.0)])

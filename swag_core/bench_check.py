@@ -17,9 +17,8 @@ import torch
 from . import bench_reference as ref
 from . import images as im
 from .bench import images
-from .losses import StyleContentLoss, Weights
 from .options import Options
-from .stylize import MODELS, _precision, stylize
+from .stylize import MODELS, _precision, loss_for, stylize
 
 # Mean absolute difference per channel value (0..255) between the CUDA and the CPU result.
 TOLERANCE = {"fp32": 2.0, "auto": 4.0, "bf16": 8.0}
@@ -45,11 +44,8 @@ def check(device: torch.device) -> int:
                    f"mean |difference| {diff:.2f} of 255 (tolerance {tolerance})")
 
         opts = Options.build(arch=arch, device="cuda")
-        a, extractor = MODELS.get(opts, device)
         c, s = im.to_tensor(content).to(device), im.to_tensor(style).to(device)
-        engine = StyleContentLoss(extractor, a.style_layers, a.content_layer, opts.smoothing,
-                                  opts.temperature, set(extractor.layers),
-                                  Weights(opts.content_weight, opts.style_weight, opts.tv_weight))
+        engine = loss_for(opts, *MODELS.get(opts, device))
         reference = ref.ReferenceLoss(opts, device)
         x = torch.rand(c.shape, generator=torch.Generator().manual_seed(0)).to(device)
         with torch.no_grad(), _precision("fp32", device):

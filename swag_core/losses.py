@@ -132,10 +132,6 @@ class StyleContentLoss(nn.Module):
         """The whole `content` image optimised towards the `styles`."""
         self.set_content(content, self.style_targets_for(content, styles))
 
-    @property
-    def style_targets(self) -> dict[str, torch.Tensor]:
-        return self.targets.grams
-
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         t = self.targets
         feats = self._smoothed(self.extractor(image), t.scales)

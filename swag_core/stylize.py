@@ -33,6 +33,7 @@ Departures from Gatys et al. / the public SWAG code:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -242,10 +243,7 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
         if min(t.shape[-2:]) < 16:
             raise SwagError(f"the style image is too small ({t.shape[-1]}x{t.shape[-2]}); use one of at least 64 px")
 
-    smoothed = set(extractor.layers) if opts.smoothed_layers == "all" else _deep_layers(arch, extractor)
-    loss_fn = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, opts.smoothing,
-                               opts.temperature, smoothed,
-                               Weights(opts.content_weight, opts.style_weight, opts.tv_weight))
+    loss_fn = loss_for(opts, arch, extractor)
     job = _Job(opts, device, loss_fn, cancel, arch.min_size,
                key=(opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, str(device),
                     opts.smoothing, opts.temperature, opts.smoothed_layers, opts.precision, _digest(original),
@@ -307,8 +305,7 @@ class _Job:
         targets = self._targets(view, styles)
         # The normaliser of the smoothness term is the content's own total variation at this
         # scale, not the shrunken view's, whose neighbouring pixels differ more.
-        targets = StyleTargets(targets.scales, targets.grams, targets.norms, targets.content_spread,
-                               total_variation(content).clamp_min(EPS).to(self.device))
+        targets = dataclasses.replace(targets, tv_norm=total_variation(content).clamp_min(EPS).to(self.device))
         overlap = size // 4
         boxes = tiles.grid(height, width, size, overlap)
         canvas = tiles.Canvas(x, overlap)
@@ -322,6 +319,13 @@ class _Job:
                                lambda i, loss: on_progress((n + i / iterations) / len(boxes), i, loss, text))
             canvas.add(box, result.cpu())
         return canvas.result()
+
+
+def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> StyleContentLoss:
+    """The loss that `opts` asks for, over `extractor`'s layers (targets not set yet)."""
+    smoothed = set(extractor.layers) if opts.smoothed_layers == "all" else _deep_layers(arch, extractor)
+    return StyleContentLoss(extractor, arch.style_layers, arch.content_layer, opts.smoothing, opts.temperature,
+                            smoothed, Weights(opts.content_weight, opts.style_weight, opts.tv_weight))
 
 
 def _deep_layers(arch: Architecture, extractor: FeatureExtractor) -> set[str]:
