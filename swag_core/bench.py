@@ -150,18 +150,15 @@ def measure(device, arch: str, smoothing: str, size: int, evals: int, iterations
 def _engine_evaluation(opts, device, content, style):
     """One evaluation of the engine's loss with its backward pass, as stylize() sets it up for
     its last scale, at the full size."""
-    import torch
+    from .stylize import _precision, loss_for, network_for, network_input
 
-    from .stylize import MODELS, _precision, loss_for
-
-    loss = loss_for(opts, *MODELS.get(opts, device))
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    loss = loss_for(opts, *network_for(opts, device))
     with _precision(opts.precision, device):
         loss.set_targets(content.to(device), [(style.to(device), 1.0)])
 
     def evaluate(x):
         with _precision(opts.precision, device):
-            loss(x.contiguous(memory_format=memory_format))[0].backward()
+            loss(network_input(x))[0].backward()
 
     return evaluate
 

@@ -18,7 +18,7 @@ from . import bench_reference as ref
 from . import images as im
 from .bench import images
 from .options import Options
-from .stylize import MODELS, _precision, loss_for, stylize
+from .stylize import _precision, loss_for, network_for, stylize
 
 # Mean absolute difference per channel value (0..255) between the CUDA and the CPU result.
 TOLERANCE = {"fp32": 2.0, "auto": 4.0, "bf16": 8.0}
@@ -45,7 +45,7 @@ def check(device: torch.device) -> int:
 
         opts = Options.build(arch=arch, device="cuda")
         c, s = im.to_tensor(content).to(device), im.to_tensor(style).to(device)
-        engine = loss_for(opts, *MODELS.get(opts, device))
+        engine = loss_for(opts, *network_for(opts, device))
         reference = ref.ReferenceLoss(opts, device)
         x = torch.rand(c.shape, generator=torch.Generator().manual_seed(0)).to(device)
         with torch.no_grad(), _precision("fp32", device):

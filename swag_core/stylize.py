@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -77,75 +78,70 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class ModelCache:
-    """Feature extractors kept warm between jobs (the service runs many jobs in one process).
-    Keyed by everything that changes the network; holds the `capacity` most recently used."""
+class RecentCache:
+    """Values kept between jobs (the service runs many jobs in one process), by key; holds the
+    `capacity` most recently used."""
 
-    def __init__(self, capacity: int = 2):
+    def __init__(self, capacity: int):
         self.capacity = capacity
-        self._entries: dict[tuple, tuple[Architecture, FeatureExtractor]] = {}
-
-    def get(self, opts: Options, device: torch.device) -> tuple[Architecture, FeatureExtractor]:
-        key = (opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, str(device))
-        if key in self._entries:
-            self._entries[key] = self._entries.pop(key)  # most recent last
-            return self._entries[key]
-        arch, model = load_model(opts.arch, opts.weights, opts.seed)
-        layers = tuple(dict.fromkeys(arch.style_layers + (arch.content_layer,)))
-        extractor = FeatureExtractor(arch, model, layers).to(device)
-        if device.type == "cuda":
-            # cuDNN's NHWC convolutions are faster on tensor cores; the image is converted to
-            # match inside the loss closure (`_optimise`).
-            extractor = extractor.to(memory_format=torch.channels_last)
-        entry = (arch, extractor)
-        self._entries[key] = entry
-        while len(self._entries) > self.capacity:
-            self._entries.pop(next(iter(self._entries)))
-        return entry
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
-def _weights_stamp(weights: str):
-    """A weights file that changed on disk must be read again."""
-    import os
-
-    try:
-        st = os.stat(weights)
-        return (st.st_mtime_ns, st.st_size)
-    except OSError:
-        return None
-
-
-MODELS = ModelCache()
-
-
-class TargetCache:
-    """`StyleTargets` of recent scales, keyed by the bytes of the content and style images and
-    every setting they depend on; holds the `capacity` most recently used (a ResNet-50 entry is
-    about 21 MB, mostly its layer4 Gram matrix)."""
-
-    def __init__(self, capacity: int = 4):
-        self.capacity = capacity
-        self._entries: dict[tuple, StyleTargets] = {}
+        self._entries: dict[tuple, object] = {}
         self.hits = 0
 
-    def get(self, key: tuple, compute: Callable[[], StyleTargets]) -> StyleTargets:
+    def get(self, key: tuple, compute: Callable[[], object]):
         if key in self._entries:
             self.hits += 1
-            self._entries[key] = self._entries.pop(key)
-            return self._entries[key]
-        self._entries[key] = compute()
-        while len(self._entries) > self.capacity:
-            self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = self._entries.pop(key)  # most recent last
+        else:
+            self._entries[key] = compute()
+            while len(self._entries) > self.capacity:
+                self._entries.pop(next(iter(self._entries)))
         return self._entries[key]
 
     def clear(self) -> None:
         self._entries.clear()
 
 
-TARGETS = TargetCache()
+# Feature extractors kept warm, keyed by everything that changes the network (`_network_key`).
+MODELS = RecentCache(capacity=2)
+# `StyleTargets` of recent scales, keyed by the bytes of the content and style images and every
+# setting they depend on (`_Job`); a ResNet-50 entry is about 21 MB, mostly its layer4 Gram matrix.
+TARGETS = RecentCache(capacity=4)
+
+
+def network_for(opts: Options, device: torch.device) -> tuple[Architecture, FeatureExtractor]:
+    """The feature extractor that `opts` asks for, on `device`, from `MODELS` or loaded."""
+    return MODELS.get(_network_key(opts, device), lambda: _load_extractor(opts, device))
+
+
+def _network_key(opts: Options, device: torch.device) -> tuple:
+    return opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, str(device)
+
+
+def _load_extractor(opts: Options, device: torch.device) -> tuple[Architecture, FeatureExtractor]:
+    arch, model = load_model(opts.arch, opts.weights, opts.seed)
+    layers = tuple(dict.fromkeys(arch.style_layers + (arch.content_layer,)))
+    extractor = FeatureExtractor(arch, model, layers).to(device)
+    if device.type == "cuda":
+        # cuDNN's NHWC convolutions are faster on tensor cores; the image is converted to match
+        # (`network_input`).
+        extractor = extractor.to(memory_format=torch.channels_last)
+    return arch, extractor
+
+
+def network_input(x: torch.Tensor) -> torch.Tensor:
+    """`x` in the memory layout of the extractor on its device (`_load_extractor`). Applied inside
+    the loss closure: torch's L-BFGS flattens gradients with view(-1), so the optimised parameter
+    itself must stay contiguous."""
+    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+
+
+def _weights_stamp(weights: str):
+    """A weights file that changed on disk must be read again."""
+    try:
+        st = os.stat(weights)
+        return (st.st_mtime_ns, st.st_size)
+    except OSError:
+        return None
 
 
 def _digest(tensor: torch.Tensor) -> str:
@@ -230,7 +226,7 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
                         "use precision auto or fp32")
 
     report("loading network", 0.0)
-    arch, extractor = MODELS.get(opts, device)
+    arch, extractor = network_for(opts, device)
     if opts.tile_size and opts.tile_size < arch.min_size:
         raise SwagError(f"tile_size {opts.tile_size} is too small for {opts.arch}: use 0 (no tiles) or at "
                         f"least {arch.min_size}")
@@ -245,9 +241,9 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
 
     loss_fn = loss_for(opts, arch, extractor)
     job = _Job(opts, device, loss_fn, cancel, arch.min_size,
-               key=(opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, str(device),
-                    opts.smoothing, opts.temperature, opts.smoothed_layers, opts.precision, _digest(original),
-                    tuple((_digest(t), wt) for t, wt in style_tensors)))
+               key=_network_key(opts, device) + (opts.smoothing, opts.temperature, opts.smoothed_layers,
+                                                 opts.precision, _digest(original),
+                                                 tuple((_digest(t), wt) for t, wt in style_tensors)))
     generator = torch.Generator().manual_seed(opts.seed)
     budget = opts.tile_size ** 2
     costs = [h * w * n for (h, w), n in schedule]
@@ -341,10 +337,7 @@ def _fraction(done: float, costs: list[int]) -> float:
 def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel, on_iteration) -> torch.Tensor:
     """`iterations` steps of the optimiser from `x`; returns the image with the lowest loss seen,
     the last step's included."""
-    # torch's L-BFGS flattens gradients with view(-1): the parameter must stay contiguous, and
-    # only the network's input is converted to channels_last (on CUDA, where it pays).
     x = x.contiguous().requires_grad_(True)
-    network_input = (lambda: x.contiguous(memory_format=torch.channels_last)) if x.is_cuda else (lambda: x)
     opt = _optimizer(x, optimizer)
     last, best = [None], [math.inf, x.detach().clone()]
 
@@ -352,7 +345,7 @@ def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel,
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
         opt.zero_grad(set_to_none=True)
-        loss, _ = loss_fn(network_input())
+        loss, _ = loss_fn(network_input(x))
         if not torch.isfinite(loss):
             raise SwagError("the optimisation diverged (the loss is not finite); raise the "
                             "temperature or lower the style weight")
@@ -380,7 +373,7 @@ def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel,
     # The last step's image has not been evaluated: one forward pass decides between it and the
     # best one seen (after one or two steps, the best seen may still be the starting image).
     with torch.no_grad():
-        final = float(loss_fn(network_input())[0])
+        final = float(loss_fn(network_input(x))[0])
     return x.detach() if final <= best[0] else best[1]
 
 

@@ -7,7 +7,7 @@ import torch
 from swag_core import bench_reference as ref
 from swag_core.cli import main
 from swag_core.options import Options
-from swag_core.stylize import MODELS, loss_for
+from swag_core.stylize import loss_for, network_for
 
 
 @pytest.mark.parametrize("arch,smoothing", [("resnet50", "softmax"), ("resnet50", "none"), ("vgg19", "softmax")])
@@ -18,7 +18,7 @@ def test_reference_computes_the_engines_loss_and_gradient(arch, smoothing):
     content, style = torch.rand(1, 3, 64, 80, generator=g), torch.rand(1, 3, 72, 64, generator=g) ** 2
     x = torch.rand(1, 3, 64, 80, generator=g)
 
-    engine = loss_for(opts, *MODELS.get(opts, cpu))
+    engine = loss_for(opts, *network_for(opts, cpu))
     engine.set_targets(content, [(style, 1.0)])
     reference = ref.ReferenceLoss(opts, cpu)
     reference.set_targets(content, style)

@@ -5,7 +5,7 @@ import torch
 
 from swag_core import stylize
 from swag_core.losses import gram
-from swag_core.stylize import MODELS, TARGETS, loss_for
+from swag_core.stylize import TARGETS, loss_for, network_for
 from swag_core.options import Options
 
 
@@ -33,7 +33,7 @@ def test_gram_stays_fp32_under_bf16_autocast():
 
 def test_the_loss_under_bf16_autocast_is_close_to_fp32():
     opts = Options.build(device="cpu")
-    loss = loss_for(opts, *MODELS.get(opts, torch.device("cpu")))
+    loss = loss_for(opts, *network_for(opts, torch.device("cpu")))
     g = torch.Generator().manual_seed(0)
     content, style, x = (torch.rand(1, 3, 64, 64, generator=g) for _ in range(3))
     loss.set_targets(content, [(style, 1.0)])

@@ -8,7 +8,7 @@ from PIL import Image
 
 from swag_core import SwagError, images, quality, stylize, tiles
 from swag_core.options import Options
-from swag_core.stylize import MODELS
+from swag_core.stylize import network_for
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(256, 96, 24), (171, 96, 24), (1000, 128, 32), (96, 96, 24)])
@@ -63,7 +63,7 @@ def tiled_job(photo_rgba, painting):
     """Working at the full 128 px of a 128x86 layer with 64 px tiles: 6 tiles."""
     content = Image.open(photo_rgba).resize((128, 86))
     settings = dict(size=128, tile_size=64, iterations=10, scales=1, device="cpu")
-    _, extractor = MODELS.get(Options.build(**settings), torch.device("cpu"))
+    _, extractor = network_for(Options.build(**settings), torch.device("cpu"))
     seen = []
     hook = extractor.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
     progress = []
