@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "gimp_plugin" / "swag_style_transfer"))
 from swag_client import Cancelled, EngineClient, EngineError, decode_png, encode_png  # noqa: E402
 
-QUICK = {"arch": "resnet50", "size": 64, "iterations": 3, "scales": 1, "device": "cpu"}
+QUICK = {"arch": "resnet50", "size": 64, "iterations": 3, "device": "cpu"}
 # Each group of six jobs: three good ones, a bad option (400), a content image too small for the
 # network (fails inside the engine) and one cancelled while it runs.
 PLAN = ["good", "bad", "good", "too_small", "good", "cancel"]

@@ -35,7 +35,7 @@ def check(device: torch.device) -> int:
 
     content, style = images(192)
     for arch in ("resnet50", "vgg19"):
-        job = dict(arch=arch, size=192, iterations=20, scales=2, seed=0)
+        job = dict(arch=arch, size=192, iterations=20, min_scale=128, seed=0)
         on_cpu = np.asarray(stylize(content, style, device="cpu", precision="fp32", **job), dtype=float)
         for precision, tolerance in TOLERANCE.items():
             on_gpu = np.asarray(stylize(content, style, device="cuda", precision=precision, **job), dtype=float)
@@ -59,7 +59,7 @@ def check(device: torch.device) -> int:
     big = big.resize((6000, 4000))
     torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
-    result = stylize(big, style, device="cuda", size=6000, scales=3, iterations=30, tile_size=1024)
+    result = stylize(big, style, device="cuda", size=6000, min_scale=1500, iterations=30, tile_size=1024)
     seconds, peak = time.perf_counter() - start, torch.cuda.max_memory_allocated(device) / 2**30
     report("6000x4000 layer at full resolution, 1024 px tiles", result.size == (6000, 4000) and peak <= 16,
            f"{seconds:.1f} s, peak GPU memory {peak:.1f} GiB (limit 16)")

@@ -2,7 +2,8 @@
 transfer: the baseline that `swag bench` measures the engine against.
 
 Same network, same weights, same loss (losses.py: the normalised Gram and content terms over
-SWAG-smoothed activations), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W
+SWAG-smoothed activations, the layer weights, the smoothness terms), same optimiser (Adam with
+an average of iterates), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W
 elements (`torch.softmax(f.reshape(1, -1))`, as the public SWAG code writes it), the Gram matrix
 as a plain product, default memory format, no autocast, no caching of anything between jobs.
 tests/test_bench.py checks that it computes the engine's loss, so the comparison is fair.
@@ -48,12 +49,20 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     return (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean() + (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
 
 
+def chroma_variation(x: torch.Tensor) -> torch.Tensor:
+    y = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    return total_variation(torch.cat([x[:, 0:1] - y, x[:, 2:3] - y], 1))
+
+
 class ReferenceLoss:
     def __init__(self, opts: Options, device: torch.device):
         self.arch, model = load_model(opts.arch, opts.weights, opts.seed)
         layers = self.arch.style_layers + (self.arch.content_layer,)
-        self.net = FeatureExtractor(self.arch, model, dict.fromkeys(layers)).to(device)
+        self.net = FeatureExtractor(self.arch, model, dict.fromkeys(layers), opts.pooling).to(device)
         self.opts = opts
+        n = len(self.arch.style_layers)
+        raw = [4.0 ** (n - 1 - i) for i in range(n)] if opts.layer_weights == "shallow" else [1.0] * n
+        self.layer_weights = [w / sum(raw) for w in raw]
 
     def _smoothed(self, feats: dict) -> dict:
         # As the engine's default (smoothed_layers "all"): every loss layer is smoothed.
@@ -71,14 +80,17 @@ class ReferenceLoss:
         self.content = feats[self.arch.content_layer]
         self.content_norm = (self.content - self.content.mean()).pow(2).sum()
         self.tv_norm = total_variation(content)
+        self.chroma_norm = chroma_variation(content).clamp_min(1e-6)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         feats = self._smoothed(self.net(x))
         layers = self.arch.style_layers
-        style = sum((gram(feats[n]) - self.grams[n]).pow(2).sum() / self.norms[n] for n in layers) / len(layers)
+        style = sum(w * (gram(feats[n]) - self.grams[n]).pow(2).sum() / self.norms[n]
+                    for w, n in zip(self.layer_weights, layers))
         content = (feats[self.arch.content_layer] - self.content).pow(2).sum() / self.content_norm
         o = self.opts
-        return o.content_weight * content + o.style_weight * style + o.tv_weight * total_variation(x) / self.tv_norm
+        return (o.content_weight * content + o.style_weight * style + o.tv_weight * total_variation(x) / self.tv_norm
+                + o.chroma_weight * chroma_variation(x) / self.chroma_norm)
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -98,17 +110,14 @@ def run(content: torch.Tensor, style: torch.Tensor, opts: Options, schedule, dev
         scale = side / max(sh, sw)
         loss_fn.set_targets(c, resize(style, (max(1, round(sh * scale)), max(1, round(sw * scale)))))
         x = (c.clone() if x is None else resize(x, (h, w))).requires_grad_(True)
-        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
-
-        def closure():
-            opt.zero_grad()
-            loss = loss_fn(x)
-            loss.backward()
-            return loss
-
+        opt = torch.optim.Adam([x], lr=0.02, betas=(0.9, 0.99))
+        average = torch.zeros_like(x).detach()
         for _ in range(iterations):
-            opt.step(closure)
+            opt.zero_grad()
+            loss_fn(x).backward()
+            opt.step()
             with torch.no_grad():
                 x.clamp_(0, 1)
-        x = x.detach()
+                average = 0.99 * average + 0.01 * x
+        x = (average / (1 - 0.99 ** iterations)).clamp(0, 1)
     return resize(x, tuple(content.shape[-2:])).cpu()

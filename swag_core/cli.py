@@ -18,6 +18,8 @@ from pathlib import Path
 from . import __version__
 from .errors import Cancelled, SwagError
 from .networks import ARCHITECTURES
+from .losses import LAYER_WEIGHTS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS
+from .networks import POOLINGS
 from .options import DEVICES, INITS, OPTIMIZERS, PRECISIONS, PRESETS
 from .smoothing import LAYER_CHOICES, MODES
 
@@ -41,15 +43,23 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", choices=PRESETS, help="fast, balanced (default) or best")
     g.add_argument("--arch", choices=ARCHITECTURES, help="network (default resnet50)")
     g.add_argument("--weights", help="random (default), imagenet (from the torch cache) or a state_dict file")
-    g.add_argument("--smoothing", choices=MODES, help="SWAG smoothing (default softmax)")
-    g.add_argument("--temperature", type=float, help="softmax temperature, in units of each layer's spread")
+    g.add_argument("--smoothing", choices=MODES, help="SWAG smoothing (shift: its linearised control)")
+    g.add_argument("--temperature", type=float, help="softmax temperature")
+    g.add_argument("--temperature-unit", choices=TEMPERATURE_UNITS,
+                   help="spread: in units of each layer's activation spread; raw: the paper's")
     g.add_argument("--smoothed-layers", choices=LAYER_CHOICES, help="smooth all loss layers or only the deep ones")
+    g.add_argument("--pooling", choices=POOLINGS, help="the network's pooling stages")
+    g.add_argument("--style-stats", choices=STYLE_STATS, help="Gram matrices or means and covariances")
+    g.add_argument("--layer-weights", choices=LAYER_WEIGHTS, help="style layer weights")
+    g.add_argument("--loss-scaling", choices=SCALINGS,
+                   help="normalised (per layer) or paper (the public SWAG code's weighting)")
     g.add_argument("--size", type=int, help="working long side in pixels")
-    g.add_argument("--iterations", type=int, help="optimiser evaluations, all scales together")
-    g.add_argument("--scales", type=int, help="coarse-to-fine steps (1 = only the working size)")
+    g.add_argument("--iterations", type=int, help="optimiser steps, all scales together")
+    g.add_argument("--min-scale", type=int, help="the coarsest scale's long side (>= size: one scale)")
     g.add_argument("--content-weight", type=float)
     g.add_argument("--style-weight", type=float)
     g.add_argument("--tv-weight", type=float, help="total variation (smoothness) weight")
+    g.add_argument("--chroma-weight", type=float, help="weight of the colour channels' smoothness (against grain)")
     g.add_argument("--optimizer", choices=OPTIMIZERS)
     g.add_argument("--init", choices=INITS, help="start from the content image or from noise")
     g.add_argument("--style-scale", type=float, help="style image size relative to the working size")

@@ -1,28 +1,49 @@
 """The objective of Gatys et al. (the paper's Eq. 2) over smoothed activations.
 
     loss(x) = content_weight * L_content + style_weight * L_style + tv_weight * L_tv
+              + chroma_weight * L_chroma
 
 Eq. (1)  gram(F) = F F^T / M for F reshaped to C x M (M = H*W pixels).
 Eq. (2)  L_content = ||F^l(x) - F^l(x_c)||^2,   L_style = sum_l w_l ||G^l(x) - G^l(x_s)||^2.
 
-Departure from the paper: normalisation. The paper divides the style term by 4 D^2 M^2 and leaves
-the content term raw, so the right weights change with the network, the image size and the
-smoothing by many orders of magnitude (the public code used a style weight of 1e17). Here each
-term is divided by a constant fixed per job, which makes it scale-free:
-- each style layer by ||G^l(x_c) - G^l_target||^2, its value at the content image: it measures
-  the fraction of the way from the content's style to the target still to go;
-- the content term by the variance of the content's activations times their count;
-- total variation by the content image's own total variation.
-The style layers are averaged (w_l = 1 / number of layers). One set of default weights then
-works for every network, with and without smoothing. The Gram matrix is divided by M (the mean
-over pixels) so that targets computed at one image size compare with another.
+Departures from the paper, each a setting (`LossSettings`):
+- Normalisation (`scaling="normalised"`, the default). The paper divides the style term by
+  4 D^2 M^2 and leaves the content term raw, so the right weights change with the network, the
+  image size and the smoothing by many orders of magnitude (the public code used a style weight
+  of 1e17). Here each term is divided by a constant fixed per job, which makes it scale-free:
+  - each style layer by its value at the content image, ||S^l(x_c) - S^l_target||^2: it
+    measures the fraction of the way from the content's style to the target still to go;
+  - the content term by the variance of the content's activations times their count;
+  - total variation by the content image's own total variation.
+  One set of weights then works for every network, with and without smoothing. A side effect
+  worth knowing: the public code's smoothing mostly weighs its deep layers' style loss down
+  (their smoothed values are ~1e-3 of the raw ones); normalising each layer removes that.
+  `scaling="paper"` is the public code's loss instead: Gram / (C*M), mean squared differences,
+  the literal softmax (values summing to 1), and the style weight multiplied by its 1e17.
+- Layer weights (`layer_weights`): "shallow" weighs the style layers 256, 64, 16, 4, 1 from
+  the shallowest on (as crowsonkb/style-transfer-pytorch), normalised to sum 1; "equal" is the
+  paper's.
+- Style statistics (`style_stats`): "gram" is Eq. (1); "meancov" is the mean and the
+  covariance of the activations (the Gram matrix of the centred features, and the means), the
+  statistics of the W2 style loss of crowsonkb/style-transfer-pytorch, here under the same
+  squared distance as the Gram matrices.
+- The smoothing temperature is given in units of the layer's spread at the content image
+  (`temperature_unit="spread"`), or as the paper's raw temperature (`"raw"`).
+- A chroma smoothness term (`chroma_weight`, L_chroma): the total variation of the colour
+  difference channels R - Y and B - Y alone. Random-weight networks constrain pixel-level
+  colour poorly, and an optimiser that moves every pixel (Adam) leaves coloured grain there;
+  paintings and photos carry their fine detail in luminance. Penalising the chroma's detail
+  removes the grain without blurring the strokes, which a plain total variation would.
+The Gram matrix is divided by M (the mean over pixels) so that targets computed at one image
+size compare with another.
 
 The targets come in two parts so that a large image can be optimised in tiles against one
-global style: `StyleTargets` (the style Grams, the temperature units and the normalisers, from the
-whole content image and the style images, computed once per scale and cacheable across jobs) and
-the content target of the region being optimised (`set_content`: the whole image or one tile).
+global style: `StyleTargets` (the style statistics, the temperature units and the normalisers,
+from the whole content image and the style images, computed once per scale and cacheable
+across jobs) and the content target of the region being optimised (`set_content`: the whole
+image or one tile).
 
-Precision: Gram matrices are always accumulated in fp32, with autocast switched off inside them,
+Precision: statistics are always accumulated in fp32, with autocast switched off inside them,
 and activations are smoothed in fp32; under bf16 autocast only the network runs in bf16.
 """
 
@@ -37,6 +58,12 @@ from .networks import FeatureExtractor
 from .smoothing import smooth
 
 EPS = 1e-12
+# The public SWAG code's style weight (its resnet_swag.py), applied by `scaling="paper"`.
+PAPER_STYLE_WEIGHT = 1e17
+STYLE_STATS = ("gram", "meancov")
+LAYER_WEIGHTS = ("equal", "shallow")
+SCALINGS = ("normalised", "paper")
+TEMPERATURE_UNITS = ("spread", "raw")
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -45,6 +72,20 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     with torch.autocast(features.device.type, enabled=False):
         f = features.flatten(2).float()
         return f @ f.transpose(1, 2) / f.shape[2]
+
+
+def mean_covariance(features: torch.Tensor) -> torch.Tensor:
+    """The covariance of the channels with their means as one more column: (B, C, C + 1)."""
+    with torch.autocast(features.device.type, enabled=False):
+        f = features.flatten(2).float()
+        mean = f.mean(2, keepdim=True)
+        centred = f - mean
+        return torch.cat([centred @ centred.transpose(1, 2) / f.shape[2], mean], 2)
+
+
+def layer_weights(kind: str, count: int) -> tuple[float, ...]:
+    raw = [4.0 ** (count - 1 - i) for i in range(count)] if kind == "shallow" else [1.0] * count
+    return tuple(w / sum(raw) for w in raw)
 
 
 def activation_scale(features: torch.Tensor) -> torch.Tensor:
@@ -59,11 +100,32 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
+def chroma_variation(image: torch.Tensor) -> torch.Tensor:
+    """The total variation of the colour difference channels R - Y and B - Y (Rec. 601 Y)."""
+    y = 0.299 * image[:, 0:1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:3]
+    return total_variation(torch.cat([image[:, 0:1] - y, image[:, 2:3] - y], 1))
+
+
 @dataclass(frozen=True)
 class Weights:
     content: float = 1.0
     style: float = 1.0
     tv: float = 0.0
+    chroma: float = 0.0
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """Everything that decides the loss besides the network and the images."""
+
+    smoothing: str = "softmax"
+    temperature: float = 1.0
+    temperature_unit: str = "spread"
+    smoothed_layers: frozenset = frozenset()
+    style_stats: str = "gram"
+    layer_weights: str = "equal"
+    scaling: str = "normalised"
+    weights: Weights = Weights()
 
 
 @dataclass(frozen=True)
@@ -71,11 +133,12 @@ class StyleTargets:
     """What one scale of a job optimises towards, whatever the region optimised: computed once
     from the whole content image (`view`) and the style images."""
 
-    scales: dict[str, torch.Tensor]  # each layer's temperature unit (activation_scale of the content)
-    grams: dict[str, torch.Tensor]  # the blended style Gram matrices
-    norms: dict[str, torch.Tensor]  # each style layer's normaliser, ||G(content) - G(style)||^2
+    units: dict[str, torch.Tensor]  # each layer's temperature unit (activation_scale of the content)
+    stats: dict[str, torch.Tensor]  # the blended style statistics
+    norms: dict[str, torch.Tensor]  # each style layer's normaliser, ||S(content) - S(style)||^2
     content_spread: torch.Tensor  # mean squared deviation of the content layer's activations
     tv_norm: torch.Tensor  # the content's total variation
+    chroma_norm: torch.Tensor  # the content's chroma variation
 
 
 class StyleContentLoss(nn.Module):
@@ -83,50 +146,73 @@ class StyleContentLoss(nn.Module):
     region optimised) and evaluates the loss of an image against them."""
 
     def __init__(self, extractor: FeatureExtractor, style_layers: tuple[str, ...], content_layer: str,
-                 smoothing: str, temperature: float, smoothed_layers: set[str], weights: Weights):
+                 settings: LossSettings):
         super().__init__()
         self.extractor = extractor
         self.style_layers, self.content_layer = style_layers, content_layer
-        self.smoothing, self.temperature = smoothing, temperature
-        self.smoothed_layers = smoothed_layers
-        self.weights = weights
+        self.settings = settings
+        self.paper = settings.scaling == "paper"
+        self.statistic = gram if settings.style_stats == "gram" else mean_covariance
+        weights = layer_weights(settings.layer_weights, len(style_layers))
+        # The public code weighs each layer 1, not 1 / the number of layers.
+        self.layer_weights = tuple(w * len(weights) for w in weights) if self.paper else weights
 
-    def _smoothed(self, raw: dict[str, torch.Tensor], scales: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _smoothed(self, raw: dict[str, torch.Tensor], units: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         # In fp32: under bf16 autocast the network's activations arrive in bf16, whose 8-bit
         # mantissa would make exp(z - logsumexp(z)) lose most of its digits.
-        # Every layer is measured in units of its spread: random-weight Inception-v3 reaches 1e10,
-        # whose squared Gram differences overflow fp32; the normalised losses do not change.
-        return {
-            name: smooth(f.float() / scales[name], self.smoothing, self.temperature)
-            if name in self.smoothed_layers else f.float() / scales[name]
-            for name, f in raw.items()
-        }
+        # With normalised losses every layer is measured in units of its spread: random-weight
+        # Inception-v3 reaches 1e10, whose squared Gram differences overflow fp32; the
+        # normalised losses do not change.
+        s = self.settings
+        out = {}
+        for name, f in raw.items():
+            unit = torch.ones((), device=f.device) if self.paper else units[name]
+            f = f.float() / unit
+            if name in s.smoothed_layers:
+                temperature = s.temperature * (units[name] if s.temperature_unit == "spread" else 1.0)
+                f = smooth(f, s.smoothing, temperature / unit, scaled=not self.paper)
+            out[name] = f
+        return out
+
+    def _stat(self, features: torch.Tensor) -> torch.Tensor:
+        s = self.statistic(features)
+        return s / features.shape[1] if self.paper else s  # the public code's Gram / (C*H*W)
+
+    def _distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        d = (a - b).pow(2)
+        return d.mean() if self.paper else d.sum()
 
     @torch.no_grad()
     def style_targets_for(self, view: torch.Tensor, styles: list[tuple[torch.Tensor, float]]) -> StyleTargets:
         """view: the whole content image (1, 3, H, W); styles: [(image (1, 3, h, w), blend weight), ...]."""
         raw = self.extractor(view)
         # The temperature's unit: the spread of the content's own activations at each layer.
-        scales = {name: activation_scale(f) for name, f in raw.items()}
-        feats = self._smoothed(raw, scales)
+        units = {name: activation_scale(f) for name, f in raw.items()}
+        feats = self._smoothed(raw, units)
         total = sum(w for _, w in styles)
-        grams = {name: 0.0 for name in self.style_layers}
+        stats = {name: 0.0 for name in self.style_layers}
         for image, weight in styles:
-            style_feats = self._smoothed(self.extractor(image), scales)
+            style_feats = self._smoothed(self.extractor(image), units)
             for name in self.style_layers:
-                grams[name] = grams[name] + gram(style_feats[name]) * (weight / total)
-        norms = {name: (gram(feats[name]) - grams[name]).pow(2).sum().clamp_min(EPS) for name in self.style_layers}
+                stats[name] = stats[name] + self._stat(style_feats[name]) * (weight / total)
+        if self.paper:
+            norms = {name: torch.ones((), device=view.device) for name in self.style_layers}
+        else:
+            norms = {name: self._distance(self._stat(feats[name]), stats[name]).clamp_min(EPS)
+                     for name in self.style_layers}
         c = feats[self.content_layer].float()
-        return StyleTargets(scales, grams, norms, (c - c.mean()).pow(2).mean(), total_variation(view).clamp_min(EPS))
+        return StyleTargets(units, stats, norms, (c - c.mean()).pow(2).mean(), total_variation(view).clamp_min(EPS),
+                            chroma_variation(view).clamp_min(1e-6))
 
     @torch.no_grad()
     def set_content(self, content: torch.Tensor, targets: StyleTargets) -> None:
         """Optimise the region `content` (the whole image or one tile of it) towards `targets`."""
         self.targets = targets
-        c = self._smoothed(self.extractor(content), targets.scales)[self.content_layer].float()
+        c = self._smoothed(self.extractor(content), targets.units)[self.content_layer].float()
         self.content_target = c
         # The content's spread over the whole image, counted over this region's elements.
-        self.content_norm = (targets.content_spread * c.numel()).clamp_min(EPS)
+        self.content_norm = (torch.ones((), device=c.device) if self.paper
+                             else (targets.content_spread * c.numel()).clamp_min(EPS))
 
     def set_targets(self, content: torch.Tensor, styles: list[tuple[torch.Tensor, float]]) -> None:
         """The whole `content` image optimised towards the `styles`."""
@@ -134,13 +220,15 @@ class StyleContentLoss(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         t = self.targets
-        feats = self._smoothed(self.extractor(image), t.scales)
-        style = sum(
-            (gram(feats[name]) - t.grams[name]).pow(2).sum() / t.norms[name] for name in self.style_layers
-        ) / len(self.style_layers)
-        content = (feats[self.content_layer].float() - self.content_target).pow(2).sum() / self.content_norm
-        w = self.weights
-        total = w.content * content + w.style * style
+        feats = self._smoothed(self.extractor(image), t.units)
+        style = sum(w * self._distance(self._stat(feats[name]), t.stats[name]) / t.norms[name]
+                    for w, name in zip(self.layer_weights, self.style_layers))
+        content = self._distance(feats[self.content_layer].float(), self.content_target) / self.content_norm
+        w = self.settings.weights
+        style_weight = w.style * PAPER_STYLE_WEIGHT if self.paper else w.style
+        total = w.content * content + style_weight * style
         if w.tv:
             total = total + w.tv * total_variation(image) / t.tv_norm
+        if w.chroma:
+            total = total + w.chroma * chroma_variation(image) / t.chroma_norm
         return total, {"content": float(content.detach()), "style": float(style.detach())}

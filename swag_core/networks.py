@@ -217,14 +217,28 @@ def architecture(name: str) -> Architecture:
         raise SwagError(f"unknown network {name!r}: choose one of {', '.join(ARCHITECTURES)}") from None
 
 
+POOLINGS = ("avg", "max")
+
+
+def _average_pool(pool: nn.MaxPool2d) -> nn.AvgPool2d:
+    """The average pooling over the same windows as `pool` (Gatys et al. 2016 replace VGG's max
+    pooling so; with random weights it keeps the gradient from reaching only the window's
+    maximum, which otherwise leaves pixel-level grain). Only the networks' own pooling stages
+    are replaced (VGG's pool1..pool5, ResNet's stem pool, Inception-v3's maxpool1/2), not
+    pooling inside their blocks. No rescaling of the output: the losses are normalised per layer."""
+    return nn.AvgPool2d(pool.kernel_size, pool.stride, pool.padding, ceil_mode=pool.ceil_mode)
+
+
 class FeatureExtractor(nn.Module):
     """The stages of a network up to its deepest requested layer, frozen, in eval mode."""
 
-    def __init__(self, arch: Architecture, model: nn.Module, layers: Iterable[str]):
+    def __init__(self, arch: Architecture, model: nn.Module, layers: Iterable[str], pooling: str = "max"):
         super().__init__()
         from .errors import SwagError
 
         named = arch.stages(model)
+        if pooling == "avg":
+            named = [(name, _average_pool(m) if isinstance(m, nn.MaxPool2d) else m) for name, m in named]
         order = [name for name, _ in named]
         self.layers = tuple(layers)
         unknown = [n for n in self.layers if n not in order]

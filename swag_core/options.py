@@ -11,46 +11,52 @@ import dataclasses
 from dataclasses import dataclass
 
 from .errors import SwagError
-from .networks import ARCHITECTURES
+from .losses import LAYER_WEIGHTS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS
+from .networks import ARCHITECTURES, POOLINGS
 from .smoothing import LAYER_CHOICES, MODES
 
 DEVICES = ("auto", "cpu", "cuda", "mps", "gpu")
 PRECISIONS = ("auto", "fp32", "bf16")  # bf16: CUDA only (stylize.py)
-OPTIMIZERS = ("lbfgs", "adam")
+OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("content", "noise")
 
-# What each preset costs is measured and listed in README.md ("Presets").
+# What each preset costs is measured and listed in README.md ("Presets"). Every preset runs the
+# pyramid from `min_scale` up to its size; `iterations` are shared out over its scales
+# (stylize._schedule).
 PRESETS: dict[str, dict] = {
-    # One scale at 256 px: a preview.
-    "fast": {"size": 256, "iterations": 80, "scales": 1},
-    # One scale at 512 px: the default.
-    "balanced": {"size": 512, "iterations": 200, "scales": 1},
-    # 512 px, then 1024 px from that result (stylize.MIN_COARSE_SIDE says why not smaller).
-    "best": {"size": 1024, "iterations": 400, "scales": 2},
+    "fast": {"size": 256, "iterations": 200},  # a preview
+    "balanced": {"size": 512, "iterations": 340},  # the default
+    "best": {"size": 1024, "iterations": 800},
 }
 DEFAULT_PRESET = "balanced"
 
 
 @dataclass(frozen=True)
 class Options:
-    arch: str = "resnet50"
+    """Defaults chosen on the quality benchmark (docs/quality.md says what each one did)."""
+
+    arch: str = "vgg19"
     weights: str = "random"  # random | imagenet | path to a state_dict file
-    smoothing: str = "softmax"  # softmax | channel | none
-    # Calibrated on real photos and paintings with random-weight ResNet-50 (docs/paper.md): at 1
-    # the smoothed Gram matrices are ruled by a few peaks and the image hardly changes; at 10
-    # colour and texture move 60-75% of the way to the style with the content intact.
-    temperature: float = 10.0  # in units of each layer's activation spread (smoothing.py)
+    smoothing: str = "softmax"  # softmax | shift | channel | none (smoothing.py)
+    temperature: float = 10.0
+    temperature_unit: str = "spread"  # spread: in units of each layer's activation spread; raw
     smoothed_layers: str = "all"  # all | deep
-    content_weight: float = 1.0
+    pooling: str = "avg"  # avg | max (networks.py)
+    style_stats: str = "gram"  # gram | meancov (losses.py)
+    layer_weights: str = "equal"  # equal (the paper's) | shallow (256, 64, 16, 4, 1)
+    loss_scaling: str = "normalised"  # normalised | paper (the public SWAG code's)
+    content_weight: float = 0.1
     style_weight: float = 1.0
-    # A little smoothness: random-weight networks otherwise leave a pixel-level grain.
-    tv_weight: float = 0.03
-    iterations: int = PRESETS[DEFAULT_PRESET]["iterations"]  # optimiser evaluations, all scales together
-    optimizer: str = "lbfgs"
+    tv_weight: float = 0.003
+    chroma_weight: float = 0.03
+    iterations: int = PRESETS[DEFAULT_PRESET]["iterations"]  # optimiser steps, all scales together
+    optimizer: str = "adam"
     init: str = "content"
     size: int = PRESETS[DEFAULT_PRESET]["size"]  # working long side in pixels
-    scales: int = PRESETS[DEFAULT_PRESET]["scales"]  # coarse-to-fine steps, each doubling the side
-    style_scale: float = 1.0  # style image's long side relative to the working size
+    # The coarsest scale's long side; the scales grow from it by sqrt(2) up to `size`. A value
+    # of `size` or more runs the working size alone.
+    min_scale: int = 128
+    style_scale: float = 1.0  # style image's long side relative to each scale's
     preserve_colors: bool = False
     strength: float = 1.0  # 1 = the stylised image, 0 = the original
     seed: int = 0
@@ -91,6 +97,11 @@ class Options:
         choice("arch", ARCHITECTURES)
         choice("smoothing", MODES)
         choice("smoothed_layers", LAYER_CHOICES)
+        choice("temperature_unit", TEMPERATURE_UNITS)
+        choice("pooling", POOLINGS)
+        choice("style_stats", STYLE_STATS)
+        choice("layer_weights", LAYER_WEIGHTS)
+        choice("loss_scaling", SCALINGS)
         choice("optimizer", OPTIMIZERS)
         choice("init", INITS)
         choice("device", DEVICES)
@@ -98,11 +109,11 @@ class Options:
         if not self.weights:
             raise SwagError("weights must be random, imagenet or the path of a state_dict file")
         within("temperature", 1e-3, 1e3)
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "chroma_weight"):
             within(name, 0.0)
         within("iterations", 1, 100_000)
         within("size", 16, 16_384)
-        within("scales", 1, 6)
+        within("min_scale", 16, 16_384)
         within("style_scale", 0.1, 4.0)
         within("strength", 0.0, 1.0)
         within("seed", 0, 2**63 - 1)

@@ -5,7 +5,10 @@ over the images of:
 - `max_activation`: the largest activation, max_ik F_ik;
 - `activation_entropy`: the normalised entropy of the activations;
 - `gram_max`: the largest Gram value, max_ij G_ij (G as the losses compute it, `losses.gram`);
-- `gram_entropy`: the normalised entropy of the Gram matrix.
+- `gram_entropy`: the normalised entropy of the Gram matrix;
+- `linearisation_error`: how far the smoothing is from its first-order expansion, the `shift`
+  control (smoothing.linearisation_error; 0 for no smoothing, which is linear). At the
+  default temperature it is small on every layer: see docs/paper.md.
 
 Normalised entropy of n non-negative values v: p = v / sum(v) is a probability distribution;
 its Shannon entropy -sum p log p divided by log n, so 0 = all the mass on one value, 1 = uniform.
@@ -43,6 +46,7 @@ class Row:
     activation_entropy: float
     gram_max: float
     gram_entropy: float
+    linearisation_error: float
 
 
 # The CSV's columns, in this order: network,smoothing,layer,depth,max_activation,...
@@ -107,18 +111,20 @@ def measure_network(name: str, weights: str, image_tensors, temperature: float, 
 
     from .losses import activation_scale
     from .networks import FeatureExtractor
-    from .smoothing import smooth
+    from .smoothing import linearisation_error, smooth
     from .weights import RANDOM, load_model
 
     arch, model = load_model(name, weights, seed)
     extractor = FeatureExtractor(arch, model, arch.style_layers)
-    sums = {(s, layer): [0.0] * 4 for s in SMOOTHINGS for layer in arch.style_layers}
+    sums = {(s, layer): [0.0] * 5 for s in SMOOTHINGS for layer in arch.style_layers}
     with torch.no_grad():
         for image in image_tensors:
             for layer, f in extractor(image).items():
-                smoothed = {"none": f, "softmax": smooth(f, "softmax", temperature * activation_scale(f))}
+                t = temperature * activation_scale(f)
+                smoothed = {"none": (f, 0.0), "softmax": (smooth(f, "softmax", t), linearisation_error(f, t))}
                 for s in SMOOTHINGS:
-                    sums[s, layer] = [a + b for a, b in zip(sums[s, layer], layer_statistics(smoothed[s]))]
+                    values, error = smoothed[s]
+                    sums[s, layer] = [a + b for a, b in zip(sums[s, layer], layer_statistics(values) + (error,))]
     label = ("r-" if weights == RANDOM else "p-") + name
     n = len(image_tensors)
     return [Row(label, s, layer, depth, *(v / n for v in sums[s, layer]))
@@ -199,10 +205,11 @@ def plot(rows: list[Row], path: Path, title: str) -> bool:
 
 
 def _print_table(rows: list[Row]) -> None:
-    print(f"{'network':<16} {'smoothing':<9} {'layer':<8} {'max act':>9} {'act H':>6} {'max Gram':>10} {'Gram H':>6}")
+    print(f"{'network':<16} {'smoothing':<9} {'layer':<8} {'max act':>9} {'act H':>6} {'max Gram':>10} {'Gram H':>6} "
+          f"{'non-linear':>10}")
     for r in rows:
         print(f"{r.network:<16} {r.smoothing:<9} {r.layer:<8} {r.max_activation:>9.3g} {r.activation_entropy:>6.3f} "
-              f"{r.gram_max:>10.3g} {r.gram_entropy:>6.3f}")
+              f"{r.gram_max:>10.3g} {r.gram_entropy:>6.3f} {r.linearisation_error:>10.3f}")
 
 
 def _run(args) -> int:

@@ -6,13 +6,17 @@ targets (losses.py) and an optimiser over the image's pixels -> the result at th
 size, with its alpha and mode restored.
 
 Departures from Gatys et al. / the public SWAG code:
-- coarse to fine: the optimisation runs at `scales` sizes, each doubling the side, each
-  initialised from the previous result upsampled; the coarse sizes settle the large structures
-  of the style cheaply, and the finest size, whose result the user sees, gets the most
-  iterations (`_schedule`); no size under `MIN_COARSE_SIDE`;
-- pixels are kept in [0, 1] after every optimiser step (the network sees a valid image); the
-  result is the image with the lowest loss seen, and L-BFGS restarts from it when the loss
-  jumps (`_optimise` says why);
+- coarse to fine (as crowsonkb/style-transfer-pytorch): the optimisation runs over a pyramid of
+  sizes from `min_scale` (128 px) up to the working size in steps of sqrt(2), each scale
+  initialised from the previous result upsampled. The coarse scales, cheap, lay down the
+  style's large strokes and shapes, which a network's receptive field cannot span at the full
+  size; the finer ones add its fine texture (`_schedule`);
+- Adam (lr 0.02) rather than L-BFGS, and the result of each scale is an exponential average of
+  its iterates (decay 0.99, bias-corrected), as crowsonkb/style-transfer-pytorch: Adam's
+  per-pixel steps leave a pixel-level jitter that the average removes. L-BFGS stays available
+  (`optimizer="lbfgs"`); its result is the image with the lowest loss seen, and it restarts
+  from it when the loss jumps (`_lbfgs` says why);
+- pixels are kept in [0, 1] after every optimiser step (the network sees a valid image);
 - when the working size is below the content's size, the result is upsampled and the content's
   own fine detail (what the working size could not hold) is added back, rather than returning a
   blurred upscale;
@@ -46,7 +50,7 @@ from PIL import Image
 
 from . import images, tiles
 from .errors import Cancelled, SwagError
-from .losses import EPS, StyleContentLoss, StyleTargets, Weights, total_variation
+from .losses import EPS, LossSettings, StyleContentLoss, StyleTargets, Weights, chroma_variation, total_variation
 from .networks import Architecture, FeatureExtractor
 from .options import Options
 from .weights import load_model
@@ -114,13 +118,13 @@ def network_for(opts: Options, device: torch.device) -> tuple[Architecture, Feat
 
 
 def _network_key(opts: Options, device: torch.device) -> tuple:
-    return opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, str(device)
+    return opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, opts.pooling, str(device)
 
 
 def _load_extractor(opts: Options, device: torch.device) -> tuple[Architecture, FeatureExtractor]:
     arch, model = load_model(opts.arch, opts.weights, opts.seed)
     layers = tuple(dict.fromkeys(arch.style_layers + (arch.content_layer,)))
-    extractor = FeatureExtractor(arch, model, layers).to(device)
+    extractor = FeatureExtractor(arch, model, layers, opts.pooling).to(device)
     if device.type == "cuda":
         # cuDNN's NHWC convolutions are faster on tensor cores; the image is converted to match
         # (`network_input`).
@@ -169,28 +173,31 @@ def _within(size: tuple[int, int], pixels: int, min_side: int) -> tuple[int, int
     return max(1, math.floor(h * scale)), max(1, math.floor(w * scale))
 
 
-# Coarse scales smaller than this are skipped: the content layer (stride 16 in a ResNet) then has
-# fewer than 16 cells along the long side, too few to hold the content, and the style takes over
-# an image that the finer scales, initialised from it, cannot bring back (measured on the cat:
-# 2 scales of 226 and 451 px gave an unrecognisable result where one scale of 384 px did not).
-MIN_COARSE_SIDE = 256
+# Each scale's long side is this many times the previous one's.
+SCALE_STEP = math.sqrt(2)
 
 
 def _schedule(opts: Options, height: int, width: int, min_size: int) -> list[tuple[tuple[int, int], int]]:
     """[(size, iterations)] from coarse to fine. The working size never exceeds the content's.
-    The finest scale gets the most iterations: scale k of n gets a share of k."""
+    The coarsest scale gets two shares of the iterations and every later one a share (1000 and
+    500 in crowsonkb/style-transfer-pytorch): it starts from the photo and has the most to do."""
     long_side = min(opts.size, max(height, width))
+    sides, side = [], opts.min_scale
+    while side < long_side:
+        sides.append(side)
+        side = round(side * SCALE_STEP)
+    sides.append(long_side)
     sizes = []
-    for k in range(opts.scales - 1, -1, -1):
-        side = max(1, round(long_side / 2**k))
+    for side in sides:
         size = _fit(height, width, side)
-        if min(size) >= min_size and size not in sizes and (k == 0 or side >= MIN_COARSE_SIDE):
+        if min(size) >= min_size and size not in sizes:
             sizes.append(size)
     if not sizes:
         h, w = _fit(height, width, long_side)
         raise SwagError(f"the image is too small for {opts.arch}: {w}x{h} at the working size, and the "
                         f"network needs at least {min_size} px on each side; use a larger size or image")
-    shares = list(range(1, len(sizes) + 1))
+    sizes = sizes[-opts.iterations:]  # fewer iterations than scales: the finest ones
+    shares = [2] + [1] * (len(sizes) - 1)
     counts = [max(1, math.floor(opts.iterations * s / sum(shares))) for s in shares]
     counts[-1] += opts.iterations - sum(counts)
     return [(s, c) for s, c in zip(sizes, counts) if c > 0]
@@ -241,8 +248,7 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
 
     loss_fn = loss_for(opts, arch, extractor)
     job = _Job(opts, device, loss_fn, cancel, arch.min_size,
-               key=_network_key(opts, device) + (opts.smoothing, opts.temperature, opts.smoothed_layers,
-                                                 opts.precision, _digest(original),
+               key=_network_key(opts, device) + (loss_fn.settings, opts.precision, _digest(original),
                                                  tuple((_digest(t), wt) for t, wt in style_tensors)))
     generator = torch.Generator().manual_seed(opts.seed)
     budget = opts.tile_size ** 2
@@ -301,7 +307,8 @@ class _Job:
         targets = self._targets(view, styles)
         # The normaliser of the smoothness term is the content's own total variation at this
         # scale, not the shrunken view's, whose neighbouring pixels differ more.
-        targets = dataclasses.replace(targets, tv_norm=total_variation(content).clamp_min(EPS).to(self.device))
+        targets = dataclasses.replace(targets, tv_norm=total_variation(content).clamp_min(EPS).to(self.device),
+                                      chroma_norm=chroma_variation(content).clamp_min(1e-6).to(self.device))
         overlap = size // 4
         boxes = tiles.grid(height, width, size, overlap)
         canvas = tiles.Canvas(x, overlap)
@@ -320,8 +327,10 @@ class _Job:
 def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> StyleContentLoss:
     """The loss that `opts` asks for, over `extractor`'s layers (targets not set yet)."""
     smoothed = set(extractor.layers) if opts.smoothed_layers == "all" else _deep_layers(arch, extractor)
-    return StyleContentLoss(extractor, arch.style_layers, arch.content_layer, opts.smoothing, opts.temperature,
-                            smoothed, Weights(opts.content_weight, opts.style_weight, opts.tv_weight))
+    settings = LossSettings(opts.smoothing, opts.temperature, opts.temperature_unit, frozenset(smoothed),
+                            opts.style_stats, opts.layer_weights, opts.loss_scaling,
+                            Weights(opts.content_weight, opts.style_weight, opts.tv_weight, opts.chroma_weight))
+    return StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
 
 
 def _deep_layers(arch: Architecture, extractor: FeatureExtractor) -> set[str]:
@@ -335,20 +344,56 @@ def _fraction(done: float, costs: list[int]) -> float:
 
 
 def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel, on_iteration) -> torch.Tensor:
-    """`iterations` steps of the optimiser from `x`; returns the image with the lowest loss seen,
-    the last step's included."""
+    """`iterations` optimiser steps from `x` (1, 3, H, W); returns the result (detached)."""
     x = x.contiguous().requires_grad_(True)
-    opt = _optimizer(x, optimizer)
-    last, best = [None], [math.inf, x.detach().clone()]
 
-    def closure():
+    def evaluate() -> torch.Tensor:
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
-        opt.zero_grad(set_to_none=True)
         loss, _ = loss_fn(network_input(x))
         if not torch.isfinite(loss):
             raise SwagError("the optimisation diverged (the loss is not finite); raise the "
                             "temperature or lower the style weight")
+        return loss
+
+    result = (_adam if optimizer == "adam" else _lbfgs)(x, evaluate, loss_fn, iterations, on_iteration)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")
+    return result
+
+
+# Adam's step size (in pixel values, 0..1) and the decay of the average of its iterates.
+ADAM_LR = 0.02
+AVERAGE_DECAY = 0.99
+
+
+def _adam(x, evaluate, loss_fn, iterations, on_iteration) -> torch.Tensor:
+    opt = torch.optim.Adam([x], lr=ADAM_LR, betas=(0.9, 0.99))
+    average = torch.zeros_like(x, requires_grad=False)
+    for i in range(1, iterations + 1):
+        opt.zero_grad(set_to_none=True)
+        loss = evaluate()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+            average.mul_(AVERAGE_DECAY).add_(x, alpha=1 - AVERAGE_DECAY)
+        on_iteration(i, float(loss.detach()))
+    # Bias correction: the average started at 0.
+    return (average / (1 - AVERAGE_DECAY ** iterations)).clamp(0, 1)
+
+
+def _lbfgs(x, evaluate, loss_fn, iterations, on_iteration) -> torch.Tensor:
+    """Returns the image with the lowest loss seen, the last step's included."""
+    # One evaluation per step(), so that `iterations` counts evaluations exactly and the cancel
+    # check and progress run after each of them; the history persists across steps.
+    new = lambda: torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)  # noqa: E731
+    opt = new()
+    last, best = [None], [math.inf, x.detach().clone()]
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = evaluate()
         loss.backward()
         last[0] = float(loss.detach())
         if last[0] < best[0]:
@@ -361,15 +406,13 @@ def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel,
             x.clamp_(0, 1)
         on_iteration(i, last[0])
         if last[0] > RESTART_ABOVE * best[0]:
-            # Departure from Gatys et al.'s plain L-BFGS: clamping the pixels to [0, 1] after each
-            # step moves the image off the step that L-BFGS's curvature history assumes, and on
-            # some networks (random VGG-19 after ~100 evaluations) that history then drives the
-            # loss up into noise. Start again from the best image with an empty history.
+            # Clamping the pixels to [0, 1] after each step moves the image off the step that
+            # L-BFGS's curvature history assumes, and on some networks (random VGG-19 after ~100
+            # evaluations) that history then drives the loss up into noise. Start again from the
+            # best image with an empty history.
             with torch.no_grad():
                 x.copy_(best[1])
-            opt = _optimizer(x, optimizer)
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("cancelled")
+            opt = new()
     # The last step's image has not been evaluated: one forward pass decides between it and the
     # best one seen (after one or two steps, the best seen may still be the starting image).
     with torch.no_grad():
@@ -377,16 +420,8 @@ def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel,
     return x.detach() if final <= best[0] else best[1]
 
 
-# A loss this far above the best one seen restarts the optimiser from the best image (`_optimise`).
+# A loss this far above the best one seen restarts L-BFGS from the best image (`_lbfgs`).
 RESTART_ABOVE = 1.2
-
-
-def _optimizer(x: torch.Tensor, name: str) -> torch.optim.Optimizer:
-    if name == "lbfgs":
-        # One evaluation per step(), so that `iterations` counts evaluations exactly and the
-        # cancel check and progress run after each of them; the history persists across steps.
-        return torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)
-    return torch.optim.Adam([x], lr=0.02)
 
 
 def _finish(x: torch.Tensor, original: torch.Tensor, opts: Options) -> torch.Tensor:

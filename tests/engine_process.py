@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from PIL import Image
 
 # Small and quick: ResNet-50 with random weights, a 64 px working size, a few iterations.
-QUICK = {"arch": "resnet50", "size": 64, "iterations": 3, "scales": 1, "device": "cpu"}
+QUICK = {"arch": "resnet50", "size": 64, "iterations": 3, "device": "cpu"}
 SLOW = {**QUICK, "iterations": 100_000}  # runs until it is cancelled
 # Test engines compute on one thread: the tests share two cores with the test process (and with
 # each other), and torch's threads, spinning while they wait for a busy core, made a tiny job

@@ -42,7 +42,7 @@ def test_stylize_photo_with_alpha_is_deterministic(tmp_path, photo_rgba, paintin
     ("missing_content", "content file .* does not exist"),
     ("text_as_style", "is not an image file"),
     ("truncated_style", "damaged or truncated"),
-    ("too_small", "too small for resnet50"),
+    ("too_small", "too small for vgg19"),
     ("bad_strength", "strength must be between"),
     ("bad_arch", "invalid choice: 'alexnet'"),
     ("bad_size_type", "invalid int value"),

@@ -118,7 +118,7 @@ for y in range(height):
 png = swag_client.encode_png(width, height, 4, 8, bytes(raw))
 client = swag_client.EngineClient.from_config(sys.argv[1])
 style = open(sys.argv[2], "rb").read()
-options = {"arch": "resnet50", "size": 64, "iterations": 3, "scales": 1, "device": "cpu"}
+options = {"arch": "resnet50", "size": 64, "iterations": 3, "device": "cpu"}
 w, h, channels, bits, out = swag_client.decode_png(client.stylize(png, style, options))
 print("%d %d %d %d %s %s" % (w, h, channels, bits, out[3::4] == bytes(raw)[3::4], out != bytes(raw)))
 """

@@ -133,7 +133,7 @@ def test_selection_on_an_offset_rgba_layer(gimp, monkeypatch, style_file):
     # Only the selection's bounds on the layer went to the engine: x 5..19, y 2..6.
     assert engine.calls[0]["size"] == (15, 5) and engine.calls[0]["channels"] == 3
     assert engine.calls[0]["options"] == {
-        "preset": "balanced", "arch": "resnet50", "smoothing": "softmax", "strength": 1.0,
+        "preset": "balanced", "arch": "vgg19", "smoothing": "softmax", "strength": 1.0,
         "preserve_colors": False, "seed": 0, "device": "auto", "size": 64, "iterations": 3}
     for j in range(12):
         for i in range(20):

@@ -10,7 +10,7 @@ from swag_core.options import Options
 
 
 def test_a_repeated_job_reuses_its_targets_and_gives_the_same_image(photo, painting):
-    job = dict(size=64, iterations=3, scales=1, device="cpu")
+    job = dict(size=64, iterations=3, device="cpu")
     TARGETS.clear()
     first = stylize(photo, painting, **job)
     hits = TARGETS.hits

@@ -273,11 +273,15 @@ def test_openapi_lists_every_option():
 
     from swag_core.networks import ARCHITECTURES
     from swag_core.options import DEVICES, INITS, OPTIMIZERS, PRECISIONS, PRESETS, Options
+    from swag_core.losses import LAYER_WEIGHTS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS
+    from swag_core.networks import POOLINGS
     from swag_core.smoothing import LAYER_CHOICES, MODES
 
     spec = json.loads((Path(__file__).parent.parent / "docs" / "openapi.json").read_text())
     options = spec["components"]["schemas"]["Options"]["properties"]
     assert set(options) == set(Options.names()) | {"preset"}
     choices = {"arch": ARCHITECTURES, "device": DEVICES, "preset": PRESETS, "precision": PRECISIONS,
-               "smoothing": MODES, "smoothed_layers": LAYER_CHOICES, "optimizer": OPTIMIZERS, "init": INITS}
+               "smoothing": MODES, "smoothed_layers": LAYER_CHOICES, "optimizer": OPTIMIZERS, "init": INITS,
+               "temperature_unit": TEMPERATURE_UNITS, "pooling": POOLINGS, "style_stats": STYLE_STATS,
+               "layer_weights": LAYER_WEIGHTS, "loss_scaling": SCALINGS}
     assert {name: options[name]["enum"] for name in choices} == {name: list(c) for name, c in choices.items()}

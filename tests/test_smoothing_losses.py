@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from swag_core.losses import StyleContentLoss, Weights, gram
+from swag_core.losses import LossSettings, StyleContentLoss, Weights, gram, layer_weights, mean_covariance
 from swag_core.networks import FeatureExtractor
 from swag_core.smoothing import smooth
 from swag_core.weights import load_model
@@ -41,6 +41,31 @@ def test_channel_mode_is_a_softmax_over_channels_at_each_pixel():
     assert torch.allclose(out.sum(1), torch.full((2, 3, 4), 5.0))
 
 
+def test_shift_is_the_first_order_expansion_of_the_softmax():
+    f = torch.randn(2, 4, 5, 5)
+    shifted = smooth(f, "shift", 2.0)
+    z = f.reshape(2, -1) / 2.0
+    assert torch.allclose(shifted, (1 + z - z.mean(1, keepdim=True)).reshape_as(f), atol=1e-6)
+    # Linear: the softmax's curvature is gone; and at a high temperature the two agree.
+    assert torch.allclose(smooth(2 * f, "shift", 2.0) - 1, 2 * (shifted - 1), atol=1e-5)
+    assert torch.allclose(smooth(f, "softmax", 100.0), smooth(f, "shift", 100.0), atol=1e-3)
+    assert not torch.allclose(smooth(f, "softmax", 1.0), smooth(f, "shift", 1.0), atol=0.1)
+
+
+def test_linearisation_error_tells_a_linear_softmax_from_a_non_linear_one():
+    from swag_core.smoothing import linearisation_error
+
+    f = torch.relu(torch.randn(1, 8, 6, 6)) ** 2  # peaky, as ReLU activations are
+    assert linearisation_error(f, 1000.0) < 0.01  # hot: the softmax is its expansion
+    assert linearisation_error(f, 0.5) > 0.5  # cold: far from it
+
+
+def test_unscaled_smoothing_sums_to_one_as_the_papers():
+    f = torch.randn(1, 3, 4, 4)
+    assert smooth(f, "softmax", 1.0, scaled=False).sum().item() == pytest.approx(1.0, rel=1e-5)
+    assert smooth(f, "shift", 1.0, scaled=False).sum().item() == pytest.approx(1.0, rel=1e-5)
+
+
 def test_none_is_the_identity_and_unknown_modes_are_refused():
     f = torch.randn(1, 2, 3, 3)
     assert smooth(f, "none") is f
@@ -66,6 +91,19 @@ def test_smoothing_raises_the_entropy_of_peaky_activations(photo):
     assert entropy(smoothed) > 0.99 > entropy(layer4)
 
 
+def test_mean_covariance_is_the_centred_gram_and_the_means():
+    f = torch.randn(1, 3, 4, 5) + 2
+    stats = mean_covariance(f)
+    flat = f.reshape(3, 20)
+    assert torch.allclose(stats[0, :, 3], flat.mean(1), atol=1e-6)
+    assert torch.allclose(stats[0, :, :3], torch.cov(flat, correction=0), atol=1e-5)
+
+
+def test_layer_weights_favour_shallow_layers_and_sum_to_one():
+    assert layer_weights("shallow", 5) == pytest.approx([256 / 341, 64 / 341, 16 / 341, 4 / 341, 1 / 341])
+    assert layer_weights("equal", 4) == pytest.approx([0.25] * 4)
+
+
 def test_gram_is_equation_1_divided_by_the_pixel_count():
     f = torch.randn(2, 3, 4, 5)
     flat = f.reshape(2, 3, 20)
@@ -79,11 +117,12 @@ def resnet():
     return arch, FeatureExtractor(arch, model, arch.style_layers + (arch.content_layer,))
 
 
-@pytest.mark.parametrize("smoothing", ["none", "softmax", "channel"])
-def test_losses_are_normalised_to_the_content_image(resnet, smoothing):
+@pytest.mark.parametrize("stats", ["gram", "meancov"])
+@pytest.mark.parametrize("smoothing", ["none", "softmax", "shift", "channel"])
+def test_losses_are_normalised_to_the_content_image(resnet, smoothing, stats):
     arch, extractor = resnet
-    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, smoothing, 10.0,
-                            set(extractor.layers), Weights(content=1.0, style=1.0))
+    settings = LossSettings(smoothing, 10.0, "spread", frozenset(extractor.layers), stats, "shallow")
+    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
     content, style = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 64, 80) ** 2
     loss.set_targets(content, [(style, 1.0)])
     total, parts = loss(content)
@@ -96,13 +135,40 @@ def test_losses_are_normalised_to_the_content_image(resnet, smoothing):
     assert parts_style["style"] < 0.05
 
 
+def test_paper_scaling_is_the_public_codes_loss(resnet):
+    """loss_scaling="paper": raw temperature 1, the literal softmax on the smoothed layers,
+    Gram / (C*H*W), mean squared differences, content + 1e17 * the sum of the style layers."""
+    arch, extractor = resnet
+    deep = frozenset({"layer3", "layer4"})
+    settings = LossSettings("softmax", 1.0, "raw", deep, "gram", "equal", "paper", Weights(1.0, 1.0, 0.0))
+    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
+    g = torch.Generator().manual_seed(3)
+    content, style, x = (torch.rand(1, 3, 64, 64, generator=g) for _ in range(3))
+    loss.set_targets(content, [(style, 1.0)])
+    total, _ = loss(x)
+
+    def feats(image):
+        out = extractor(image)
+        return {k: torch.softmax(v.reshape(1, -1), 1).reshape_as(v) if k in deep else v for k, v in out.items()}
+
+    def paper_gram(f):
+        a, b, c, d = f.shape
+        m = f.reshape(a * b, c * d)
+        return m @ m.t() / (a * b * c * d)
+
+    fx, fs, fc = feats(x), feats(style), feats(content)
+    style_loss = sum(((paper_gram(fx[k]) - paper_gram(fs[k])) ** 2).mean() for k in arch.style_layers)
+    content_loss = ((fx["layer3"] - fc["layer3"]) ** 2).mean()
+    assert total.item() == pytest.approx((content_loss + 1e17 * style_loss).item(), rel=1e-3)
+
+
 def test_blended_styles_average_their_gram_targets(resnet):
     arch, extractor = resnet
     a, b = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64) * 0.5
-    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, "none", 1.0, set(), Weights())
-    blended = loss.style_targets_for(a, [(a, 3.0), (b, 1.0)]).grams
-    only_a = loss.style_targets_for(a, [(a, 1.0)]).grams
-    only_b = loss.style_targets_for(a, [(b, 1.0)]).grams
+    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, LossSettings("none"))
+    blended = loss.style_targets_for(a, [(a, 3.0), (b, 1.0)]).stats
+    only_a = loss.style_targets_for(a, [(a, 1.0)]).stats
+    only_b = loss.style_targets_for(a, [(b, 1.0)]).stats
     for name in arch.style_layers:
         expected = 0.75 * only_a[name] + 0.25 * only_b[name]
         assert torch.allclose(blended[name], expected, rtol=1e-4, atol=1e-6)

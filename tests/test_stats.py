@@ -40,7 +40,7 @@ def test_csv_has_the_columns_and_a_row_per_network_smoothing_and_layer(run):
     with open(run / "stats.csv", newline="") as f:
         reader = csv.reader(f)
         assert next(reader) == ["network", "smoothing", "layer", "depth", "max_activation",
-                                "activation_entropy", "gram_max", "gram_entropy"]
+                                "activation_entropy", "gram_max", "gram_entropy", "linearisation_error"]
         rows = list(reader)
     assert len(rows) == len(stats.NETWORKS) * 2 * 5
     assert {(r[0], r[1]) for r in rows} == {(f"r-{n}", s) for n in stats.NETWORKS for s in ("none", "softmax")}

@@ -6,35 +6,38 @@ import threading
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from swag_core import Cancelled, SwagError, images, quality, stylize
 from swag_core.networks import ARCHITECTURES
 
-FAST = dict(size=80, iterations=10, scales=1, device="cpu")
 
 
-def _measure(content_path, result, style_path):
-    content = images.to_tensor(images.open_image(content_path))
-    return quality.measure(content, images.to_tensor(result), images.to_tensor(images.open_image(style_path)))
+def _measure(content_path, result, style_path, working_size):
+    """The quality measures at the working size: what the optimisation made, without the
+    photo's own detail that the engine adds back above it."""
+    def at_size(image):
+        return images.to_tensor(ImageOps.contain(image.convert("RGB"), (working_size,) * 2, Image.Resampling.LANCZOS))
+
+    return quality.measure(at_size(images.open_image(content_path)), at_size(result),
+                           images.to_tensor(images.open_image(style_path)))
 
 
 @pytest.fixture(scope="module")
 def default_result(photo_rgba, painting):
-    """The default settings (random ResNet-50 with SWAG smoothing) at a small size."""
+    """The default settings at a small size."""
     progress = []
-    result = stylize(photo_rgba, painting, size=128, iterations=30, device="cpu", progress=progress.append)
+    result = stylize(photo_rgba, painting, size=128, iterations=100, device="cpu", progress=progress.append)
     return result, progress
 
 
 def test_default_result_is_stylised_and_keeps_the_content(default_result, photo_rgba, painting):
     result, _ = default_result
-    m = _measure(photo_rgba, result, painting)
-    assert m["colour_shift"] > 0.3, m  # colours moved a third of the way to the painting's at least
-    # Texture is measured on the 256 px result, which carries the photo's own fine detail above
-    # the 128 px working size: it moves less than the colour.
-    assert m["texture_shift"] > 0.15, m
-    assert m["ssim"] > 0.3, m  # the photo is still recognisable
+    m = _measure(photo_rgba, result, painting, 128)
+    assert m["colour"] > 0.5, m  # colours moved half the way to the painting's at least
+    assert m["texture"] > 0.1, m  # and its luminance texture measurably
+    assert m["structure"] > 0.5, m  # the photo is still recognisable
+    assert m["grain"] < 1.2, m  # and no colour grain beyond the inputs' own
 
 
 def test_default_result_has_the_input_size_mode_and_alpha(default_result, photo_rgba):
@@ -52,27 +55,44 @@ def test_progress_is_monotonic_and_names_the_stages(default_result):
     stages = [p.stage for p in progress]
     assert stages[0] == "loading network"
     assert any("preparing style" in s for s in stages)
-    assert "scale 1 of 1: iteration 30 of 30" in stages
+    assert "scale 1 of 1: iteration 100 of 100" in stages
     assert all(p.loss is None or np.isfinite(p.loss) for p in progress)
 
 
-def test_coarse_to_fine_gives_the_finest_scale_the_most_iterations(photo, painting, monkeypatch):
+def test_the_pyramid_grows_from_the_minimum_scale_by_the_square_root_of_two(photo, painting):
     from importlib import import_module
 
     from swag_core.options import Options
 
     engine = import_module("swag_core.stylize")  # the module (the package exports the function)
 
-    # Real jobs skip coarse scales under 256 px (MIN_COARSE_SIDE); lowered here to stay quick.
-    assert engine._schedule(Options.build(size=400, scales=2, iterations=30), 300, 400, 32) == [((300, 400), 30)]
-    monkeypatch.setattr(engine, "MIN_COARSE_SIDE", 32)
-    assert engine._schedule(Options.build(size=128, scales=3, iterations=12), 85, 128, 32) == [
-        ((42, 64), 4), ((85, 128), 8)]  # 32 px is below the network's minimum: left out
+    # 128, 181, 256 px; the first scale gets two shares of the iterations.
+    assert engine._schedule(Options.build(size=256, iterations=60), 171, 256, 32) == [
+        ((86, 128), 30), ((121, 181), 15), ((171, 256), 15)]
+    # Never above the content's own size.
+    assert engine._schedule(Options.build(size=1024, iterations=40), 171, 256, 32)[-1] == ((171, 256), 10)
+    # Scales whose short side is below the network's minimum are left out.
+    assert engine._schedule(Options.build(size=64, min_scale=32, iterations=9), 171, 256, 32) == [((43, 64), 9)]
+    # min_scale at or above the size: the working size alone.
+    assert engine._schedule(Options.build(size=256, min_scale=256, iterations=7), 171, 256, 32) == [((171, 256), 7)]
     stages = []
-    result = stylize(photo, painting, size=128, scales=2, iterations=6, device="cpu",
-                     progress=lambda p: stages.append(p.stage))
+    result = stylize(photo, painting, size=181, iterations=6, device="cpu", progress=lambda p: stages.append(p.stage))
     assert result.size == Image.open(photo).size
-    assert "scale 1 of 2: iteration 2 of 2" in stages and "scale 2 of 2: iteration 4 of 4" in stages
+    assert "scale 1 of 2: iteration 4 of 4" in stages and "scale 2 of 2: iteration 2 of 2" in stages
+
+
+def test_adam_returns_the_bias_corrected_average_of_its_iterates():
+    from importlib import import_module
+
+    engine = import_module("swag_core.stylize")
+    # A constant gradient: each Adam step moves every pixel by exactly the step size.
+    loss = _ScriptedLoss([1.0] * 5)
+    result = engine._optimise(torch.full((1, 3, 8, 8), 0.5), loss, "adam", 5, None, lambda i, v: None)
+    d, lr = engine.AVERAGE_DECAY, engine.ADAM_LR
+    iterates = [0.5 - lr * k for k in range(1, 6)]
+    expected = sum((1 - d) * d ** (5 - k) * v for k, v in enumerate(iterates, start=1)) / (1 - d**5)
+    assert torch.allclose(result, torch.full((1, 3, 8, 8), expected), atol=1e-5)
+    assert len(loss.seen) == 5
 
 
 class _ScriptedLoss:
@@ -88,8 +108,8 @@ class _ScriptedLoss:
         return slope - slope.detach() + self.values[len(self.seen) - 1], {}
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_optimiser_keeps_the_best_image_and_restarts_from_it_when_the_loss_jumps(optimizer):
+def test_lbfgs_keeps_the_best_image_and_restarts_from_it_when_the_loss_jumps():
+    optimizer = "lbfgs"
     from importlib import import_module
 
     engine = import_module("swag_core.stylize")
@@ -108,22 +128,20 @@ def test_optimiser_keeps_the_best_image_and_restarts_from_it_when_the_loss_jumps
     assert len(loss.seen) == 2 and torch.equal(result, loss.seen[1]) and not torch.equal(result, loss.seen[0])
 
 
-@pytest.mark.parametrize("smoothing", ["softmax", "none"])
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_every_network_stylises_with_and_without_smoothing(photo, painting, arch, smoothing):
-    settings = dict(FAST, size=128 if arch == "inception_v3" else 96)
-    result = stylize(photo, painting, arch=arch, smoothing=smoothing, **settings)
-    m = _measure(photo, result, painting)
-    # Ten iterations at 80 px: every network must move colour and texture measurably toward the
-    # painting and keep the photo (not noise, not the content unchanged); the stronger quality
-    # bars are held by the default network above. The slowest to move here are Inception-v3
-    # (colour about 0.1) and the nets without shortcuts (texture about 0.04).
-    assert m["colour_shift"] > 0.05 and m["texture_shift"] > 0.02, m
-    assert m["ssim"] > 0.2, m
+def test_every_network_stylises(photo, painting, arch):
+    size = 128 if arch == "inception_v3" else 96
+    result = stylize(photo, painting, arch=arch, size=size, iterations=40, device="cpu")
+    m = _measure(photo, result, painting, size)
+    # Forty steps at about 100 px: every network must move colour and texture toward the
+    # painting and keep the photo (not noise, not the content unchanged); the quality bars
+    # are held by the default network above and by the benchmark (docs/quality.md).
+    assert m["colour"] > 0.1 and m["texture"] > 0.0, m
+    assert m["structure"] > 0.3 and m["grain"] < 1.5, m
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(photo, painting):
-    run = lambda seed: stylize(photo, painting, size=64, iterations=5, scales=1, init="noise",  # noqa: E731
+    run = lambda seed: stylize(photo, painting, size=64, iterations=5, init="noise",  # noqa: E731
                                seed=seed, device="cpu").tobytes()
     assert run(3) == run(3)
     assert run(3) != run(4)
@@ -139,18 +157,18 @@ def test_cancel_stops_within_one_iteration(photo, painting):
             cancel.set()
 
     with pytest.raises(Cancelled):
-        stylize(photo, painting, size=64, iterations=50, scales=1, device="cpu", progress=progress, cancel=cancel)
+        stylize(photo, painting, size=64, iterations=50, device="cpu", progress=progress, cancel=cancel)
     assert sum("iteration" in s for s in seen) == 3
 
 
 def test_strength_zero_gives_back_the_original(photo, painting):
-    result = stylize(photo, painting, size=64, iterations=3, scales=1, strength=0.0, device="cpu")
+    result = stylize(photo, painting, size=64, iterations=3, strength=0.0, device="cpu")
     original = np.asarray(Image.open(photo).convert("RGB"), dtype=int)
     assert np.abs(np.asarray(result, dtype=int) - original).max() <= 1
 
 
 def test_preserve_colors_keeps_the_content_chroma(photo, painting):
-    result = stylize(photo, painting, size=96, iterations=10, scales=1, preserve_colors=True, device="cpu")
+    result = stylize(photo, painting, size=96, iterations=10, preserve_colors=True, device="cpu")
     ycc = lambda im: np.asarray(im.convert("YCbCr"), dtype=float)  # noqa: E731
     out, src = ycc(result), ycc(Image.open(photo).convert("RGB"))
     chroma_error = np.abs(out[..., 1:] - src[..., 1:]).mean()
@@ -160,7 +178,7 @@ def test_preserve_colors_keeps_the_content_chroma(photo, painting):
 
 def test_blended_styles(photo, painting, second_painting):
     result = stylize(photo, [painting, second_painting], style_weights=[1, 1], size=64, iterations=5,
-                     scales=1, device="cpu")
+                     device="cpu")
     assert result.size == Image.open(photo).size
     with pytest.raises(SwagError, match="one non-negative number per style"):
         stylize(photo, [painting, second_painting], style_weights=[1], device="cpu")
@@ -168,14 +186,14 @@ def test_blended_styles(photo, painting, second_painting):
 
 def test_grayscale_in_grayscale_out(photo, painting):
     gray = Image.open(photo).convert("L")
-    result = stylize(gray, painting, size=64, iterations=5, scales=1, device="cpu")
+    result = stylize(gray, painting, size=64, iterations=5, device="cpu")
     assert result.mode == "L" and result.size == gray.size
 
 
 def test_output_keeps_full_resolution_detail(photo, painting):
     """Working at 64 px on a 256 px photo: the result is 256 px and keeps the photo's edges
     rather than a blurred upscale of the small result."""
-    result = stylize(photo, painting, size=64, iterations=5, scales=1, device="cpu")
+    result = stylize(photo, painting, size=64, iterations=5, device="cpu")
     gray = lambda im: np.asarray(im.convert("L"), dtype=float)  # noqa: E731
     edges = lambda a: np.abs(np.diff(a, axis=1)).mean()  # noqa: E731
     original = Image.open(photo)
@@ -187,7 +205,7 @@ def test_output_keeps_full_resolution_detail(photo, painting):
 def test_image_too_small_for_the_network(photo, painting):
     tiny = Image.open(photo).resize((40, 20))
     with pytest.raises(SwagError, match="too small for resnet50"):
-        stylize(tiny, painting, size=40, iterations=2, device="cpu")
+        stylize(tiny, painting, arch="resnet50", size=40, iterations=2, device="cpu")
 
 
 def test_bad_option_values_are_refused_before_any_work(photo, painting):
@@ -202,6 +220,6 @@ def test_bad_option_values_are_refused_before_any_work(photo, painting):
 def test_no_global_state_is_changed(photo, painting):
     state = torch.random.get_rng_state()
     tf32 = torch.backends.cudnn.allow_tf32
-    stylize(photo, painting, size=64, iterations=2, scales=1, init="noise", device="cpu")
+    stylize(photo, painting, size=64, iterations=2, init="noise", device="cpu")
     assert torch.equal(torch.random.get_rng_state(), state)
     assert torch.backends.cudnn.allow_tf32 == tf32

@@ -62,7 +62,7 @@ def test_the_window_blends_tiles_that_disagree_without_seams(photo):
 def tiled_job(photo_rgba, painting):
     """Working at the full 128 px of a 128x86 layer with 64 px tiles: 6 tiles."""
     content = Image.open(photo_rgba).resize((128, 86))
-    settings = dict(size=128, tile_size=64, iterations=10, scales=1, device="cpu")
+    settings = dict(size=128, tile_size=64, iterations=40, device="cpu")
     _, extractor = network_for(Options.build(**settings), torch.device("cpu"))
     seen = []
     hook = extractor.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
@@ -81,7 +81,7 @@ def test_tiled_result_has_the_exact_size_and_alpha_and_is_stylised(tiled_job, pa
     assert any("tile 6 of 6" in p.stage for p in progress)
     m = quality.measure(images.to_tensor(content), images.to_tensor(result),
                         images.to_tensor(images.open_image(painting)))
-    assert m["colour_shift"] > 0.2 and m["ssim"] > 0.3, m
+    assert m["colour"] > 0.2 and m["structure"] > 0.3 and m["grain"] < 1.5, m
 
 
 def test_the_device_never_sees_more_than_one_tile(tiled_job):
@@ -105,7 +105,7 @@ def test_tiled_result_has_no_seams_at_the_tile_borders(tiled_job):
 
 def test_tile_size_below_the_network_minimum_is_refused(photo, painting):
     with pytest.raises(SwagError, match="tile_size 16 is too small for resnet50"):
-        stylize(photo, painting, size=64, tile_size=16, iterations=1, device="cpu")
+        stylize(photo, painting, arch="resnet50", size=64, tile_size=16, iterations=1, device="cpu")
 
 
 def test_bf16_is_refused_on_the_cpu(photo, painting):

@@ -32,10 +32,11 @@ ARCHITECTURES = (
     ("noresnet50", "NoResNet-50 (no residuals)"), ("pseudo_vgg", "pseudo-VGG"),
     ("pseudo_resvgg", "pseudo-ResVGG"),
 )
-SMOOTHING = (("softmax", "Softmax (SWAG)"), ("channel", "Per channel"), ("none", "None (plain Gatys)"))
+SMOOTHING = (("softmax", "Softmax (SWAG)"), ("shift", "Shift (linear control)"), ("channel", "Per channel"),
+             ("none", "None (plain Gatys)"))
 DEVICES = (("auto", "Automatic"), ("gpu", "GPU"), ("cpu", "CPU"))
 DEFAULTS = {
-    "preset": "balanced", "architecture": "resnet50", "smoothing": "softmax", "size": 0,
+    "preset": "balanced", "architecture": "vgg19", "smoothing": "softmax", "size": 0,
     "iterations": 0, "strength": 1.0, "preserve-colors": False, "seed": 0, "device": "auto",
     "layer-name": "",
 }
