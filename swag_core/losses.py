@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .images import luminance
 from .networks import FeatureExtractor
 from .smoothing import smooth
 
@@ -102,7 +103,7 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 
 def chroma_variation(image: torch.Tensor) -> torch.Tensor:
     """The total variation of the colour difference channels R - Y and B - Y (Rec. 601 Y)."""
-    y = 0.299 * image[:, 0:1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:3]
+    y = luminance(image)
     return total_variation(torch.cat([image[:, 0:1] - y, image[:, 2:3] - y], 1))
 
 

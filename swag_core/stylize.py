@@ -356,7 +356,10 @@ def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel,
                             "temperature or lower the style weight")
         return loss
 
-    result = (_adam if optimizer == "adam" else _lbfgs)(x, evaluate, loss_fn, iterations, on_iteration)
+    if optimizer == "adam":
+        result = _adam(x, evaluate, iterations, on_iteration)
+    else:
+        result = _lbfgs(x, evaluate, loss_fn, iterations, on_iteration)
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled")
     return result
@@ -367,7 +370,7 @@ ADAM_LR = 0.02
 AVERAGE_DECAY = 0.99
 
 
-def _adam(x, evaluate, loss_fn, iterations, on_iteration) -> torch.Tensor:
+def _adam(x, evaluate, iterations, on_iteration) -> torch.Tensor:
     opt = torch.optim.Adam([x], lr=ADAM_LR, betas=(0.9, 0.99))
     average = torch.zeros_like(x, requires_grad=False)
     for i in range(1, iterations + 1):
