@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
-import tempfile
 import threading
 from importlib import import_module, resources
 from pathlib import Path
@@ -116,7 +116,10 @@ def save_image(image, path: Path) -> None:
     fmt = Image.registered_extensions()[path.suffix.lower()]
     if fmt == "JPEG" and image.mode in ("RGBA", "LA", "I;16"):
         raise SwagError(f"JPEG cannot hold a {image.mode} image (alpha or 16-bit); write a .png or .tif instead")
-    fd, tmp = tempfile.mkstemp(prefix=".swag-", suffix=path.suffix, dir=path.parent)
+    # Not mkstemp: its file is mode 0600 whatever the umask, and os.replace would keep that mode.
+    # A new file opened with 0666 gets the mode the user's umask gives every file they write.
+    tmp = path.parent / f".swag-{secrets.token_hex(8)}{path.suffix}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             image.save(f, format=fmt)

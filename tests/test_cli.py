@@ -99,3 +99,21 @@ def test_python_m_and_console_script_are_the_same_program():
     a = subprocess.run([exe, "--version"], capture_output=True, text=True)
     b = swag("--version")
     assert a.returncode == b.returncode == 0 and a.stdout == b.stdout and a.stdout.startswith("swag ")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_output_file_mode_follows_the_umask(tmp_path, umask, mode):
+    """`swag stylize -o` writes through a temporary file and a rename; the file it leaves must
+    have the mode the user's umask gives any new file, not a temporary file's 0600."""
+    import os
+
+    from swag_core.cli import save_image
+
+    previous = os.umask(umask)
+    try:
+        save_image(Image.new("RGB", (4, 4)), tmp_path / "out.png")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
