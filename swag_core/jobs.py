@@ -4,6 +4,9 @@ came, and keeps finished results in memory for a bounded time, count and size.
 One worker, not a pool: a job uses the whole device (all CPU cores, or the GPU's memory), so two
 at once would each run at half speed and risk running out of memory. The networks stay loaded
 between jobs in `stylize.MODELS`, which only this thread uses.
+
+A job waits as the image files it came with (compressed, as sent) and is decoded only when it
+runs: a queue of large layers would otherwise hold every one of them decoded.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ FINISHED = (DONE, FAILED, CANCELLED)
 
 
 class QueueFull(Exception):
-    """More jobs are waiting than the service holds (each holds its decoded images)."""
+    """More jobs, or more bytes of image files, are waiting than the service holds."""
 
 
 @dataclass
 class Job:
-    content: Image.Image | None
-    styles: list[Image.Image] | None
+    content: bytes | None  # the image files, until the job has run
+    styles: list[bytes] | None
     style_weights: list[float] | None
     preset: str | None
     settings: dict
@@ -54,15 +57,20 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     cancel_reason: str = "cancelled"  # what the job's status says once the worker has stopped it
 
+    @property
+    def size(self) -> int:
+        """Bytes of image files the job holds while it waits."""
+        return len(self.content or b"") + sum(len(s) for s in self.styles or ())
+
     def status(self) -> dict:
         return {"id": self.id, "state": self.state, "progress": round(self.progress, 4),
                 "stage": self.stage, "error": self.error}
 
 
 class JobQueue:
-    def __init__(self, max_queued: int = 32, max_results: int = 32, max_result_bytes: int = 2**30,
-                 keep_seconds: float = 1800.0):
-        self.max_queued, self.max_results = max_queued, max_results
+    def __init__(self, max_queued: int = 32, max_queued_bytes: int = 2**30, max_results: int = 32,
+                 max_result_bytes: int = 2**30, keep_seconds: float = 1800.0):
+        self.max_queued, self.max_queued_bytes, self.max_results = max_queued, max_queued_bytes, max_results
         self.max_result_bytes, self.keep_seconds = max_result_bytes, keep_seconds
         self._jobs: dict[str, Job] = {}  # every job the service still knows, in submission order
         self._waiting: deque[Job] = deque()
@@ -75,8 +83,12 @@ class JobQueue:
 
     def submit(self, job: Job) -> Job:
         with self._lock:
-            if len(self._waiting) >= self.max_queued:
-                raise QueueFull(f"the engine already has {len(self._waiting)} jobs waiting; try again when some are done")
+            waiting = sum(j.size for j in self._waiting)
+            # A job that comes when none waits is always taken, however large.
+            if self._waiting and (len(self._waiting) >= self.max_queued
+                                  or waiting + job.size > self.max_queued_bytes):
+                raise QueueFull(f"the engine already has {len(self._waiting)} jobs waiting "
+                                f"({waiting / 2**20:.0f} MiB of images); try again when some are done")
             job.last_polled = time.monotonic()
             self._jobs[job.id] = job
             self._waiting.append(job)

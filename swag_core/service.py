@@ -6,12 +6,18 @@ described in docs/service.md and docs/openapi.json. Requests are handled on thre
 (http.server's ThreadingHTTPServer); the jobs themselves run one at a time on the job queue's
 worker (jobs.py). Everything is checked before a job is queued, so a bad request gets a 400 at
 once; the image's pixel count is read from its header before anything is decoded.
+
+Memory is bounded at every step (docs/service.md, "Limits"): the number of connections, the
+size of a body, the number of bodies read at once, the bytes of queued jobs (their image files,
+not decoded images) and of kept results. A request that is refused is answered before its body
+is read.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import io
 import ipaddress
@@ -27,8 +33,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from . import __version__
 from .errors import SwagError
@@ -37,18 +44,42 @@ from .options import DEVICES, PRESETS, Options
 TOKEN_ENV = "SWAG_ENGINE_TOKEN"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_PIXELS = 100_000_000
-# A 100-megapixel 16-bit RGBA layer is 800 MB of samples; a PNG of noise hardly compresses and
-# base64 adds a third: about 1070 MB, plus the style image.
-DEFAULT_MAX_BODY_MB = 1536
 FIELDS = ("content", "style", "style_weights", "options", "abandon_after")
+# Connections handled at once, each on its own thread; more are answered 503 by the listening thread.
+MAX_CONNECTIONS = 32
+# Request bodies read and checked at once; a POST beyond them is answered 503 before its body is read.
+MAX_READS = 2
+# After answering a request whose body it did not read, the service drops what the client still
+# sends for at most this long (see Handler._linger).
+LINGER_SECONDS = 2.0
+PROOF_PREFIX = b"swag-engine-proof:"
+_CHALLENGE = re.compile(r"[0-9a-f]{32,128}")
+
+
+def body_limit(max_pixels: int) -> int:
+    """The largest request body, from the largest image: room for two image files of
+    `max_pixels` pixels at 8 bytes a pixel (16-bit RGBA, uncompressed: a PNG of noise hardly
+    compresses), as base64 (4 characters for 3 bytes), and 1 MiB for the JSON around them."""
+    return 4 * math.ceil(2 * 8 * max_pixels / 3) + 2**20
+
+
+def proof(token: str, challenge: str) -> str:
+    """What the engine answers to /health?challenge=...: the client checks it with its own copy
+    of the token, so that it never sends the token to a program that does not already know it
+    (another user's program that took the port first)."""
+    return hmac.new(token.encode(), PROOF_PREFIX + challenge.encode(), hashlib.sha256).hexdigest()
 
 
 class HTTPProblem(Exception):
-    """A request the service refuses: an HTTP status and a one-line message."""
+    """A request the service refuses: an HTTP status, a one-line message, extra headers."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers or {}
+
+
+def _busy(message: str, seconds: int) -> HTTPProblem:
+    return HTTPProblem(503, message, {"Retry-After": str(seconds)})
 
 
 def add_command(subparsers) -> None:
@@ -66,9 +97,10 @@ def add_command(subparsers) -> None:
                    help="allow a --host other than loopback (other computers can then reach the engine; "
                         "the token is still required)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                   help=f"largest image accepted, in pixels (default {DEFAULT_MAX_PIXELS:,})")
-    p.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_MB,
-                   help=f"largest request body accepted, in MiB (default {DEFAULT_MAX_BODY_MB})")
+                   help=f"largest image accepted, in pixels (default {DEFAULT_MAX_PIXELS:,}); the largest "
+                        f"request body follows from it")
+    p.add_argument("--weights-dir", help="folder of state_dict files that jobs may name as their weights "
+                                         "(by file name; without it, jobs take random or imagenet only)")
     p.set_defaults(func=_cmd_serve)
 
 
@@ -122,11 +154,12 @@ def _is_loopback(host: str) -> bool:
 class Service:
     """What the request handlers share: the token, the limits, the job queue, the device."""
 
-    def __init__(self, token: str, device: str, max_pixels: int, max_body: int):
+    def __init__(self, token: str, device: str, max_pixels: int, weights_dir: Path | None = None):
         from .jobs import JobQueue  # imports torch: only when serving
 
-        self.token, self.device = token, device
-        self.max_pixels, self.max_body = max_pixels, max_body
+        self.token, self.device, self.weights_dir = token, device, weights_dir
+        self.max_pixels, self.max_body = max_pixels, body_limit(max_pixels)
+        self.reads = threading.BoundedSemaphore(MAX_READS)
         self.jobs = JobQueue()
         self.last_request = time.monotonic()
 
@@ -139,15 +172,10 @@ class Service:
             return 0.0
         return time.monotonic() - max(self.last_request, self.jobs.last_finished)
 
-    def parse_job(self, body: bytes):
-        """A queued-ready Job from a POST /jobs body, or HTTPProblem 400/413 saying what is wrong."""
-        from .images import open_image
+    def parse_job(self, payload):
+        """A Job ready to queue from a POST /jobs body, or HTTPProblem 400/413 saying what is wrong."""
         from .jobs import Job
 
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise HTTPProblem(400, f"the body is not valid JSON ({exc})") from None
         if not isinstance(payload, dict):
             raise HTTPProblem(400, "the body must be a JSON object with content, style and options")
         unknown = sorted(set(payload) - set(FIELDS))
@@ -162,20 +190,19 @@ class Service:
             raise HTTPProblem(400, "style is an empty list: give at least one style image")
         weights = payload.get("style_weights")
         if weights is not None and (not isinstance(weights, list) or len(weights) != len(styles)
-                                    or not all(isinstance(w, (int, float)) and not isinstance(w, bool)
-                                               for w in weights)):
-            raise HTTPProblem(400, "style_weights must be a list of numbers, one per style image")
+                                    or not all(_is_number(w) and 0 <= w < math.inf for w in weights)
+                                    or not any(weights)):
+            raise HTTPProblem(400, "style_weights must be a list of numbers of 0 or more, one per style image, "
+                                   "not all 0")
         abandon_after = payload.get("abandon_after")
-        if abandon_after is not None and (not isinstance(abandon_after, (int, float)) or isinstance(abandon_after, bool)
-                                          or not 0 < abandon_after < math.inf):  # NaN fails too
+        if abandon_after is not None and not (_is_number(abandon_after) and 0 < abandon_after < math.inf):
             raise HTTPProblem(400, f"abandon_after must be a number of seconds above 0, e.g. 10, not {abandon_after!r}")
         # Every image's size is checked before any of them is decoded.
-        files = [self.checked_file(payload["content"], "content")] + [self.checked_file(s, "style") for s in styles]
-        try:
-            images = [open_image(data, what) for data, what in zip(files, ["content"] + ["style"] * len(styles))]
-        except SwagError as exc:
-            raise HTTPProblem(400, str(exc)) from None
-        return Job(images[0], images[1:], weights, preset, options, abandon_after)
+        what = ["content"] + ["style"] * len(styles)
+        files = [self.checked_file(value, name) for value, name in zip([payload["content"], *styles], what)]
+        for data, name in zip(files, what):
+            _check_decodes(data, name)
+        return Job(files[0], files[1:], weights, preset, options, abandon_after)
 
     def checked_options(self, options) -> tuple[str | None, dict]:
         """(preset, settings) of a job's options, validated as the command line validates them."""
@@ -187,11 +214,35 @@ class Service:
         if preset is not None and not isinstance(preset, str):
             raise HTTPProblem(400, f"preset must be one of {', '.join(PRESETS)}, not {preset!r}")
         options.setdefault("device", self.device)
+        if isinstance(options.get("weights"), str):
+            options["weights"] = self.weights_file(options["weights"])
         try:
             Options.build(preset, **options)
         except SwagError as exc:
             raise HTTPProblem(400, str(exc)) from None
+        except OverflowError:  # an integer too large for a float setting
+            raise HTTPProblem(400, "a number in options is too large") from None
         return preset, options
+
+    def weights_file(self, name: str) -> str:
+        """random, imagenet, or the path of the file called `name` in --weights-dir. A client names
+        a file only by matching one listed there, so it can neither reach nor probe other paths."""
+        from .weights import IMAGENET, RANDOM
+
+        if name in (RANDOM, IMAGENET):
+            return name
+        if self.weights_dir is None:
+            raise HTTPProblem(400, f"weights must be {RANDOM} or {IMAGENET}: this engine has no weights folder "
+                                   f"(start swag serve with --weights-dir FOLDER to offer weights files)")
+        try:
+            names = sorted(e.name for e in os.scandir(self.weights_dir) if e.is_file())
+        except OSError:
+            names = []
+        if name not in names:
+            offered = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "") if names else "none"
+            raise HTTPProblem(400, f"weights must be {RANDOM}, {IMAGENET} or the name of a file in the engine's "
+                                   f"weights folder ({offered}), not {name[:100]!r}")
+        return str(self.weights_dir / name)
 
     def checked_file(self, value, what: str) -> bytes:
         """The image file in a base64 field, once its header says it is an image within the pixel limit."""
@@ -204,14 +255,41 @@ class Service:
         try:
             with Image.open(io.BytesIO(data)) as header:  # reads the header only
                 width, height = header.size
-        except UnidentifiedImageError:
-            raise HTTPProblem(400, f"{what} is not an image file (PNG, JPEG, TIFF or WebP expected)") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise HTTPProblem(400, f"{what} is a damaged image file ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - any failure of a decoder on a client's bytes is a bad file
+            raise HTTPProblem(400, _undecodable(what, exc)) from None
         if width * height > self.max_pixels:
             raise HTTPProblem(413, f"the {what} image is {width}x{height} ({width * height:,} pixels); the engine "
                                    f"accepts at most {self.max_pixels:,} (swag serve --max-pixels)")
         return data
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_decodes(data: bytes, what: str) -> None:
+    """Decode the whole file once, so that a truncated or broken one is a 400 now rather than a
+    failed job later; the job keeps the file and decodes it again when it runs."""
+    from .images import open_image
+
+    try:
+        open_image(data, what).close()
+    except SwagError as exc:
+        raise HTTPProblem(400, str(exc)) from None
+    except MemoryError:
+        raise HTTPProblem(413, f"the {what} image is too large for the memory the engine has free now; "
+                               f"try again later or send a smaller one") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder's own bug on odd input: still the file's fault
+        raise HTTPProblem(400, _undecodable(what, exc)) from None
+
+
+def _undecodable(what: str, exc: Exception) -> str:
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return f"{what} is not an image file (PNG, JPEG, TIFF or WebP expected)"
+    detail = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+    return f"{what} is a damaged image file ({detail}); re-save it as PNG or JPEG and try again"
 
 
 _JOB_PATH = re.compile(r"^/jobs/([0-9a-f]+)(/result)?$")
@@ -220,55 +298,63 @@ _JOB_PATH = re.compile(r"^/jobs/([0-9a-f]+)(/result)?$")
 class Handler(BaseHTTPRequestHandler):
     server_version = f"swag/{__version__}"
     service: Service  # set on the class made for each server
+    timeout = 120  # seconds a client may stay silent in the middle of a request
     _body_read = False
 
-    def do_GET(self):
-        self._dispatch()
-
-    def do_POST(self):
-        self._dispatch()
-
-    def do_DELETE(self):
-        self._dispatch()
+    def __getattr__(self, name):
+        # http.server calls do_<METHOD>. Every method, in the API or not, goes to _dispatch, so
+        # that one outside the API gets 405 with Allow and a JSON body, not a 501 HTML page.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
     def _dispatch(self):
         self.service.last_request = time.monotonic()
         self._body_read = False
+        headers = {}
         try:
             status, reply = self._route()
         except HTTPProblem as exc:
-            status, reply = exc.status, {"error": str(exc)}
+            status, reply, headers = exc.status, {"error": str(exc)}, exc.headers
         except Exception as exc:  # a bug: answer 500, keep serving
             self.log_error("%s %s failed: %r", self.command, self.path, exc)
             status, reply = 500, {"error": f"internal error in the engine ({exc.__class__.__name__}); see its log"}
-        self._drain()
+        unread = not self._body_read and ("Content-Length" in self.headers or "Transfer-Encoding" in self.headers)
+        if unread:
+            self.close_connection = True
         if isinstance(reply, bytes):
-            self._send(status, reply, "image/png")
+            self._send(status, reply, "image/png", headers)
         else:
-            self._send(status, json.dumps(reply).encode(), "application/json")
+            self._send(status, json.dumps(reply).encode(), "application/json", headers)
+        if unread:
+            self._linger()
 
     def _route(self):
-        path = self.path.split("?", 1)[0]
-        if path == "/health" and self.command == "GET":
-            return 200, {"status": "ok", "version": __version__, "device": self.service.device}
+        url = urlsplit(self.path)
+        path = url.path
         match = _JOB_PATH.match(path)
-        if path == "/jobs":
+        if path == "/health":
+            allowed = ("GET",)
+        elif path == "/jobs":
             allowed = ("POST",)
         elif match:
             allowed = ("GET",) if match[2] else ("GET", "DELETE")
         else:
-            raise HTTPProblem(404, f"no such endpoint: {path} (see docs/service.md)")
+            raise HTTPProblem(404, f"no such endpoint: {path[:200]} (see docs/service.md)")
         if self.command not in allowed:
-            raise HTTPProblem(405, f"{path} takes {' or '.join(allowed)}, not {self.command}")
+            raise HTTPProblem(405, f"{path} takes {' or '.join(allowed)}, not {self.command[:20]}",
+                              {"Allow": ", ".join(allowed)})
+        if path == "/health":
+            return 200, self._health(url.query)
         if not self.service.authorised(self.headers.get("Authorization")):
             raise HTTPProblem(401, "missing or wrong token: send Authorization: Bearer TOKEN "
-                                   "(the token is in the engine's token file)")
+                                   "(the token is in the engine's token file)", {"WWW-Authenticate": "Bearer"})
         if path == "/jobs":
             return self._submit()
         jobs = self.service.jobs
         job = jobs.cancel(match[1]) if self.command == "DELETE" else jobs.get(match[1])
         if job is None:
-            raise HTTPProblem(404, f"no job {match[1]} (finished jobs are kept for a limited time)")
+            raise HTTPProblem(404, f"no job {match[1][:40]} (finished jobs are kept for a limited time)")
         if not match[2]:
             if self.command == "GET":
                 job.last_polled = time.monotonic()  # its client is still waiting for it (abandon_after)
@@ -278,14 +364,33 @@ class Handler(BaseHTTPRequestHandler):
         reason = f"failed: {job.error}" if job.state == "failed" else job.state
         raise HTTPProblem(409, f"job {job.id} has no result: it is {reason}")
 
+    def _health(self, query: str) -> dict:
+        reply = {"status": "ok", "version": __version__, "device": self.service.device}
+        challenge = parse_qs(query, keep_blank_values=True).get("challenge")
+        if challenge is not None:
+            if len(challenge) != 1 or not _CHALLENGE.fullmatch(challenge[0]):
+                raise HTTPProblem(400, "challenge must be one string of 32 to 128 lowercase hex digits")
+            reply["proof"] = proof(self.service.token, challenge[0])
+        return reply
+
     def _submit(self):
         from .jobs import QueueFull
 
-        job = self.service.parse_job(self._read_body())
+        length = self._content_length()
+        if length > self.service.max_body:
+            raise HTTPProblem(413, f"the request is {length / 2**20:.1f} MiB; the engine accepts at most "
+                                   f"{self.service.max_body / 2**20:.0f} MiB, which follows from its largest "
+                                   f"image (swag serve --max-pixels)")
+        if not self.service.reads.acquire(blocking=False):
+            raise _busy(f"the engine is receiving {MAX_READS} other requests; try again in a second", 1)
+        try:
+            job = self.service.parse_job(self._read_json(length))
+        finally:
+            self.service.reads.release()
         try:
             self.service.jobs.submit(job)
         except QueueFull as exc:
-            raise HTTPProblem(503, str(exc)) from None
+            raise _busy(str(exc), 5) from None
         return 202, {"id": job.id}
 
     def _content_length(self) -> int:
@@ -297,43 +402,63 @@ class Handler(BaseHTTPRequestHandler):
             raise HTTPProblem(400, "negative Content-Length")
         return length
 
-    def _read_body(self) -> bytes:
-        length = self._content_length()
-        if length > self.service.max_body:
-            raise HTTPProblem(413, f"the request is {length / 2**20:.1f} MiB; the engine accepts at most "
-                                   f"{self.service.max_body / 2**20:.0f} MiB (swag serve --max-body-mb)")
-        body = self.rfile.read(length)
+    def _read_json(self, length: int):
+        """The body, parsed. Read into one buffer, and each copy dropped as soon as the next is
+        made: a body is at most twice in memory at once."""
+        body = bytearray(length)
+        got = self.rfile.readinto(body)
         self._body_read = True
-        if len(body) != length:
+        if got != length:
             raise HTTPProblem(400, "the body is shorter than its Content-Length")
-        return body
-
-    def _drain(self):
-        """Read and drop a body the request was refused before reading: closing a socket with
-        unread data makes the kernel reset the connection, and the client would lose the answer."""
-        if self._body_read or "Content-Length" not in self.headers:
-            return
         try:
-            left = self._content_length()
-            while left > 0:
-                chunk = self.rfile.read(min(left, 2**20))
-                if not chunk:
-                    break
-                left -= len(chunk)
-        except (HTTPProblem, OSError):
-            self.close_connection = True
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPProblem(400, "the body is not valid JSON (it is not UTF-8 text)") from None
+        del body
+        try:
+            return json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+            raise HTTPProblem(400, f"the body is not valid JSON ({detail})") from None
 
-    def _send(self, status: int, body: bytes, content_type: str):
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None):
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            if status == 401:
-                self.send_header("WWW-Authenticate", "Bearer")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
         except OSError:
             pass  # the client went away; nothing to tell it
+
+    def _linger(self):
+        """Close a connection whose body was not read without losing the answer. The client may
+        still be sending that body, and closing a socket with unread data makes the kernel reset
+        the connection, which throws the answer away before the client reads it. So: send the
+        answer and end our side (FIN), then drop what still comes into one small buffer, for at
+        most LINGER_SECONDS; nothing of it is kept."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            sink = bytearray(64 * 1024)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                if not self.connection.recv_into(sink):
+                    break
+        except OSError:
+            pass
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (a malformed request line or header) in JSON too."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # what http.server assumes of a request line it cannot read
+            self.request_version = "HTTP/1.0"  # so that the answer has a status line and headers
+        reason = message or self.responses.get(code, ("error",))[0]
+        self._send(code, json.dumps({"error": f"{reason} (HTTP {code})"}).encode(), "application/json")
 
     def log_message(self, format, *args):
         """Only refusals and errors go to the log: the plug-ins poll several times a second."""
@@ -342,14 +467,55 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # Fail when another program holds the port, instead of sharing it (Windows would allow that).
     allow_reuse_address = os.name != "nt"
+    # Connections the kernel holds until they are accepted (socketserver's default, 5, makes a
+    # burst of clients wait a second for each retry of their connection).
+    request_queue_size = 2 * MAX_CONNECTIONS
+
+    def __init__(self, *args, **kwargs):
+        self._connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        if not self._connections.acquire(blocking=False):
+            _refuse_connection(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()  # no thread was started to release it
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+
+
+def _refuse_connection(request: socket.socket) -> None:
+    """A 503 written by the listening thread itself: a connection beyond MAX_CONNECTIONS gets no
+    thread of its own, and nothing of its request is read."""
+    body = json.dumps({"error": f"the engine has {MAX_CONNECTIONS} connections open; try again in a second"})
+    head = ("HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+            f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n")
+    try:
+        request.settimeout(1.0)
+        request.sendall((head + body).encode())
+    except OSError:
+        pass
 
 
 def _make_server(host: str, port: int, service: Service) -> _Server:
-    handler = type("BoundHandler", (Handler,), {"service": service, "timeout": 120})
+    handler = type("BoundHandler", (Handler,), {"service": service})
     server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6}) if ":" in host else _Server
     try:
         return server_class((host, port), handler)
@@ -363,20 +529,24 @@ def _cmd_serve(args) -> int:
     if not _is_loopback(args.host) and not args.allow_remote:
         raise SwagError(f"--host {args.host} would let other computers reach the engine; "
                         "add --allow-remote if that is what you want")
-    if args.max_pixels < 1 or args.max_body_mb <= 0:
-        raise SwagError("--max-pixels and --max-body-mb must be positive")
+    if args.max_pixels < 1:
+        raise SwagError("--max-pixels must be positive")
+    weights_dir = Path(args.weights_dir).expanduser().resolve() if args.weights_dir else None
+    if weights_dir is not None and not weights_dir.is_dir():
+        raise SwagError(f"--weights-dir {args.weights_dir} is not a folder")
     from .stylize import pick_device
 
     device = str(pick_device(args.device))  # fails now, not at the first job, if the device is missing
     token = load_token(Path(args.token_file).expanduser() if args.token_file else default_token_file())
-    service = Service(token, device, args.max_pixels, int(args.max_body_mb * 2**20))
+    service = Service(token, device, args.max_pixels, weights_dir)
     try:
         server = _make_server(args.host, args.port, service)
     except SwagError:
         service.jobs.close()
         raise
-    # Every image's pixel count is checked against --max-pixels before it is decoded (decode_image),
-    # so PIL's own, fixed guard against decompression bombs is not needed.
+    # Every image's pixel count is checked against --max-pixels from its header before it is
+    # decoded (Service.checked_file), so PIL's own, fixed guard against decompression bombs is
+    # not needed; it would refuse images that --max-pixels allows.
     Image.MAX_IMAGE_PIXELS = None
     stop, reason = threading.Event(), ["stopped"]
 

@@ -8,6 +8,7 @@ cache only; `download_imagenet` is the one explicit step that fetches them (the 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import torch
@@ -44,11 +45,26 @@ def download_imagenet(name: str) -> Path:
     return imagenet_cache_path(arch)
 
 
+def _open_regular(path: Path):
+    """The file at `path`, opened for reading, if it is a regular file. Opened without blocking
+    and checked on the open file: a FIFO or a device would otherwise hang the engine's only worker."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SwagError(f"weights file {path} is not a regular file; give a file saved with torch.save")
+    return os.fdopen(fd, "rb")
+
+
 def _read_state_dict(path: Path, what: str) -> dict:
+    """A state_dict, read with weights_only=True: a weights file holds tensors, and unpickling
+    anything else could run code that the file carries."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with _open_regular(path) as f:
+            state = torch.load(f, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise SwagError(f"weights file {path} does not exist") from None
+    except SwagError:
+        raise
     except Exception as exc:  # a truncated or foreign file: say so, do not crash
         raise SwagError(f"cannot read {what} {path}: {exc.__class__.__name__}; give a file saved "
                         f"with torch.save(model.state_dict(), path)") from None

@@ -23,6 +23,10 @@ SLOW = {**QUICK, "iterations": 100_000}  # runs until it is cancelled
 # each other), and torch's threads, spinning while they wait for a busy core, made a tiny job
 # take 10 times longer there.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+# Importing torchvision creates torch's per-user compile cache folder, by default in the temp
+# folder (torchinductor_USER), shared by every torch program and kept on purpose. Tests point it
+# elsewhere, so that "nothing left in the temp folder" checks the engine's own files.
+TORCH_CACHE = "torch-cache"
 
 
 class Engine:
@@ -35,10 +39,15 @@ class Engine:
 
     def request(self, method: str, path: str, body=None, token: str | None = "", timeout: float = 60):
         """(status, parsed JSON or raw bytes). token "" means the engine's own, None no header."""
+        status, _, reply = self.exchange(method, path, body, token, timeout)
+        return status, reply
+
+    def exchange(self, method: str, path: str, body=None, token: str | None = "", timeout: float = 60):
+        """(status, headers, parsed JSON or raw bytes), as `request`."""
         headers = {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token or self.token}"
-        if isinstance(body, dict):
+        if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
@@ -47,9 +56,16 @@ class Engine:
             data = response.read()
         finally:
             conn.close()
-        if response.getheader("Content-Type") == "application/json":
-            return response.status, json.loads(data)
-        return response.status, data
+        if response.getheader("Content-Type") == "application/json" and data:
+            return response.status, response.headers, json.loads(data)
+        return response.status, response.headers, data
+
+    def pid_status(self, field: str) -> int:
+        """A memory figure of the engine process from /proc (Linux), in KiB: VmRSS, VmHWM..."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
 
     def healthy(self) -> bool:
         status, reply = self.request("GET", "/health", token=None)
@@ -86,6 +102,7 @@ def start_engine(workdir: Path, *args: str) -> Engine:
     out, err = workdir / "stdout.txt", workdir / "stderr.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWAG_ENGINE")}
     env["TMPDIR"] = str(workdir / "tmp")
+    env["TORCHINDUCTOR_CACHE_DIR"] = str(workdir / TORCH_CACHE)
     env.update(ONE_THREAD)
     command = [sys.executable, "-m", "swag_core", "serve", "--port", "0", "--device", "cpu",
                "--token-file", str(workdir / "token"), *args]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
 import io
+import json
+import os
 import signal
+import socket
 import struct
+import threading
 import time
 import zlib
 
@@ -17,10 +24,38 @@ from swag_core.cli import main
 from engine_process import QUICK, SLOW, b64, png, rgba_content, start_engine
 
 
+MAX_PIXELS = 250_000  # 500x500: the body limit that follows is about 6.3 MiB, so a test body over it is small
+
+
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    # A 4 MiB body limit, so that the 413 for a large body needs only a small test body.
-    engine = start_engine(tmp_path_factory.mktemp("engine"), "--max-body-mb", "4", "--idle-timeout", "300")
+def weights_dir(tmp_path_factory):
+    """The folder offered to jobs with --weights-dir: a state_dict that fits QUICK's network, one
+    that does not, and a file whose unpickling would create a file (it must never be unpickled)."""
+    import torch
+
+    from swag_core.weights import load_model
+
+    folder = tmp_path_factory.mktemp("weights")
+    torch.save(load_model(QUICK["arch"], seed=5)[1].state_dict(), folder / "resnet50-seed5.pt")
+    torch.save({"conv1.weight": torch.zeros(1)}, folder / "foreign.pt")
+    torch.save(_RunsCode(folder.parent / "unpickled-marker"), folder / "runs-code.pt")
+    return folder
+
+
+class _RunsCode:
+    """Pickles as a call of open(marker, "w"): unpickling it would create the marker."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, weights_dir):
+    engine = start_engine(tmp_path_factory.mktemp("engine"), "--max-pixels", str(MAX_PIXELS),
+                          "--idle-timeout", "300", "--weights-dir", str(weights_dir))
     yield engine
     assert engine.stop() == 0
     assert list(engine.tmpdir.iterdir()) == [], "the service left temp files"
@@ -91,7 +126,18 @@ BAD_REQUESTS = {
     "options not an object": (lambda c, s: {"content": b64(c), "style": b64(s), "options": []}, 400,
                               "options must be a JSON object"),
     "bad style weights": (lambda c, s: {"content": b64(c), "style": [b64(s), b64(s)], "style_weights": [1]},
-                          400, "style_weights must be a list of numbers, one per style image"),
+                          400, "style_weights must be a list of numbers of 0 or more, one per style image"),
+    "negative style weight": (lambda c, s: {"content": b64(c), "style": [b64(s), b64(s)], "style_weights": [1, -1]},
+                              400, "style_weights must be a list of numbers of 0 or more"),
+    "style weights all zero": (lambda c, s: {"content": b64(c), "style": b64(s), "style_weights": [0]},
+                               400, "not all 0"),
+    "NaN is not JSON": (lambda c, s: b'{"content": "", "style": "", "abandon_after": NaN}', 400,
+                        "NaN is not a JSON number"),
+    "JSON nested too deeply": (lambda c, s: b"[" * 100_000 + b"]" * 100_000, 400, "nested too deeply"),
+    "not UTF-8": (lambda c, s: b'{"content": "\xff"}', 400, "not UTF-8"),
+    "integer too large for a float option": (lambda c, s: {"content": b64(c), "style": b64(s),
+                                                          "options": {"temperature": 10**400}},
+                                             400, "too large"),
     "preset not a string": (lambda c, s: {"content": b64(c), "style": b64(s), "options": {"preset": [1]}},
                             400, "preset must be one of"),
     "no style image": (lambda c, s: {"content": b64(c), "style": []}, 400, "give at least one style image"),
@@ -99,7 +145,7 @@ BAD_REQUESTS = {
                                       413, "the style image is 20000x20000"),
     "too many pixels": (lambda c, s: {"content": b64(_png_header_only(12_000, 9_000)), "style": b64(s)}, 413,
                         "12000x9000"),
-    "body too large": (lambda c, s: {"content": "A" * (5 * 2**20), "style": b64(s)}, 413, "at most 4 MiB"),
+    "body too large": (lambda c, s: {"content": "A" * (7 * 2**20), "style": b64(s)}, 413, "at most 6 MiB"),
     **{f"abandon_after {value!r}": (lambda c, s, value=value: {"content": b64(c), "style": b64(s), "abandon_after": value},
                                     400, "abandon_after must be a number of seconds above 0")
        for value in ("soon", 0, -1.5, True)},
@@ -121,6 +167,199 @@ def test_bad_request_is_refused_with_a_clear_error(engine, content, style, name)
 def test_unknown_jobs_and_endpoints(engine, method, path, status):
     code, reply = engine.request(method, path)
     assert code == status and reply["error"]
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("TRACE", "/health", "GET"), ("OPTIONS", "/jobs", "POST"), ("PUT", "/jobs/0123abcd", "GET, DELETE"),
+    ("PATCH", "/jobs/0123abcd/result", "GET"), ("BREW", "/health", "GET"), ("POST", "/health", "GET")])
+def test_methods_outside_the_api_get_405_with_allow_and_json(engine, method, path, allow):
+    status, headers, reply = engine.exchange(method, path, b"{}", token=None)
+    assert status == 405 and headers["Allow"] == allow
+    assert headers["Content-Type"] == "application/json" and f"takes {allow.replace(', ', ' or ')}" in reply["error"]
+
+
+def test_head_gets_405_without_a_body(engine):
+    status, headers, data = engine.exchange("HEAD", "/health", token=None)
+    assert status == 405 and headers["Allow"] == "GET" and data == b""
+
+
+def test_a_malformed_request_gets_a_json_error(engine):
+    with socket.create_connection((engine.host, engine.port), timeout=10) as conn:
+        conn.sendall(b"NOT A REQUEST LINE AT ALL\r\n\r\n")
+        answer = conn.makefile("rb").read()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 400") and b"Content-Type: application/json" in head
+    assert "Bad request" in json.loads(body)["error"]
+
+
+def test_health_proves_it_knows_the_token_without_sending_it(engine):
+    challenge = os.urandom(16).hex()
+    status, reply = engine.request("GET", f"/health?challenge={challenge}", token=None)
+    expected = hmac.new(engine.token.encode(), b"swag-engine-proof:" + challenge.encode(), hashlib.sha256).hexdigest()
+    assert status == 200 and reply["proof"] == expected and engine.token not in json.dumps(reply)
+    for bad in ("abc", "X" * 32, challenge + "&challenge=" + challenge):
+        status, reply = engine.request("GET", f"/health?challenge={bad}", token=None)
+        assert status == 400 and "challenge must be" in reply["error"]
+
+
+# -- weights over the API: names in --weights-dir only ------------------------------------------
+
+def test_weights_by_name_from_the_weights_folder(engine, content, style):
+    job = engine.submit(content, style, {**QUICK, "weights": "resnet50-seed5.pt"})
+    assert engine.wait(job)["state"] == "done"
+
+
+@pytest.mark.parametrize("weights", ["PATH", "/etc/passwd", "/no/such/file.pt", "../weights/foreign.pt",
+                                     "resnet50-seed5", ".", "FIFO"])
+def test_weights_paths_are_refused_alike_whether_they_exist_or_not(engine, content, style, weights, tmp_path,
+                                                                   weights_dir):
+    if weights == "PATH":  # a state_dict file that fits, outside the folder
+        weights = str(tmp_path / "elsewhere.pt")
+        (tmp_path / "elsewhere.pt").write_bytes((weights_dir / "resnet50-seed5.pt").read_bytes())
+    elif weights == "FIFO":  # reading it would hang the worker
+        weights = str(tmp_path / "fifo")
+        os.mkfifo(weights)
+    body = {"content": b64(content), "style": b64(style), "options": {**QUICK, "weights": weights}}
+    status, reply = engine.request("POST", "/jobs", body)
+    assert status == 400, reply
+    assert reply["error"].startswith("weights must be random, imagenet or the name of a file in the engine's "
+                                     "weights folder (foreign.pt, resnet50-seed5.pt, runs-code.pt), not ")
+
+
+def test_weights_files_are_never_unpickled_beyond_tensors(engine, content, style, weights_dir):
+    job = engine.submit(content, style, {**QUICK, "weights": "runs-code.pt"})
+    reply = engine.wait(job)
+    assert reply["state"] == "failed" and "cannot read weights file" in reply["error"]
+    assert not (weights_dir.parent / "unpickled-marker").exists()
+
+
+def test_a_fifo_as_weights_file_is_an_error_not_a_hang(tmp_path):
+    from swag_core.errors import SwagError
+    from swag_core.weights import load_model
+
+    fifo = tmp_path / "weights.pt"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def load():
+        try:
+            load_model("resnet50", str(fifo))
+        except SwagError as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():  # blocked opening the FIFO: open its other end so that the thread ends
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("loading weights from a FIFO hangs")
+    assert outcome and "is not a regular file" in outcome[0]
+
+
+def test_without_a_weights_folder_only_random_and_imagenet(tmp_path, content, style):
+    from swag_core.service import HTTPProblem, Service
+
+    service = Service("token", "cpu", MAX_PIXELS)
+    try:
+        assert service.checked_options({"weights": "imagenet"})[1]["weights"] == "imagenet"
+        with pytest.raises(HTTPProblem, match="this engine has no weights folder .*--weights-dir"):
+            service.checked_options({"weights": str(tmp_path)})
+    finally:
+        service.jobs.close()
+
+
+# -- limits -----------------------------------------------------------------------------------
+
+def _start_upload(engine, length: int, token: str | None, sent: int) -> socket.socket:
+    """A POST /jobs that declares `length` bytes of body and sends only `sent` of them."""
+    conn = socket.create_connection((engine.host, engine.port), timeout=10)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    conn.sendall(f"POST /jobs HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {length}\r\n\r\n".encode())
+    conn.sendall(b"A" * sent)
+    return conn
+
+
+def _answer(conn: socket.socket) -> tuple[int, dict, dict]:
+    response = http.client.HTTPResponse(conn)
+    response.begin()
+    return response.status, dict(response.getheaders()), json.loads(response.read())
+
+
+@pytest.mark.parametrize("case", ["unauthenticated", "too large"])
+def test_a_refused_upload_is_answered_before_its_body_is_read(engine, case):
+    """The client sends the headers and 64 KiB of a much longer body, then waits: the answer
+    must come without the service waiting for (or reading) the rest."""
+    token, length = ("wrong", 5 * 2**20) if case == "unauthenticated" else (engine.token, 50 * 2**20)
+    with _start_upload(engine, length, token, 64 * 1024) as conn:
+        status, headers, reply = _answer(conn)
+    assert status == (401 if case == "unauthenticated" else 413), reply
+    assert engine.healthy()
+
+
+def test_bodies_read_at_once_are_bounded_and_the_rest_get_503(engine, content, style):
+    from swag_core.service import MAX_READS
+
+    body = json.dumps({"content": b64(content), "style": b64(style), "options": QUICK}).encode()
+    slow = [_start_upload(engine, len(body), engine.token, 100) for _ in range(MAX_READS)]
+    try:
+        time.sleep(0.5)  # both are being read
+        status, headers, reply = engine.exchange("POST", "/jobs", body)
+        assert status == 503 and headers["Retry-After"] == "1" and "try again" in reply["error"]
+    finally:
+        for conn in slow:
+            conn.close()
+    deadline = time.monotonic() + 10
+    while (status := engine.exchange("POST", "/jobs", body)[0]) == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the closed uploads free their places as soon as the service sees them end
+    assert status == 202
+
+
+def test_connections_are_bounded_and_the_rest_get_503(engine):
+    from swag_core.service import MAX_CONNECTIONS
+
+    idle = [socket.create_connection((engine.host, engine.port), timeout=10) for _ in range(MAX_CONNECTIONS)]
+    try:
+        time.sleep(0.5)
+        status, headers, reply = engine.exchange("GET", "/health", token=None)
+        assert status == 503 and headers["Retry-After"] == "1" and "connections" in reply["error"]
+    finally:
+        for conn in idle:
+            conn.close()
+    deadline = time.monotonic() + 10
+    while engine.exchange("GET", "/health", token=None)[0] == 503:
+        assert time.monotonic() < deadline, "the service did not recover after the connections closed"
+        time.sleep(0.1)
+
+
+def test_queued_jobs_hold_their_files_and_their_bytes_are_bounded(monkeypatch, content, style):
+    """A waiting job holds the image files as sent, not decoded images; the queue refuses a job
+    whose files would take it over its byte bound (a job is always taken when none waits)."""
+    from swag_core import jobs as jobs_module
+    from swag_core.service import Service
+
+    release = threading.Event()
+    monkeypatch.setattr(jobs_module, "stylize", lambda *a, **k: release.wait(30) and None)
+    service = Service("token", "cpu", MAX_PIXELS)
+    service.jobs.max_queued_bytes = 2 * (len(content) + len(style))
+    try:
+        def job():
+            return service.parse_job({"content": b64(content), "style": b64(style), "options": QUICK})
+
+        first = job()
+        assert first.content == content and first.styles == [style]
+        service.jobs.submit(first)  # runs (and blocks) at once
+        deadline = time.monotonic() + 10
+        while service.jobs.get(first.id).state != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        service.jobs.submit(job())
+        service.jobs.submit(job())
+        with pytest.raises(jobs_module.QueueFull, match="2 jobs waiting"):
+            service.jobs.submit(job())
+    finally:
+        release.set()
+        service.jobs.close()
 
 
 def test_small_job_end_to_end_keeps_size_and_alpha(engine, photo, style):
