@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -28,7 +29,7 @@ CLIENT_FILE = CLIENT_DIR / "swag_client.py"
 sys.path.insert(0, str(CLIENT_DIR))
 from swag_client import Cancelled, EngineClient, EngineError, decode_png, encode_png  # noqa: E402
 
-STDLIB_IMPORTS = {"__future__", "base64", "json", "os", "socket", "struct", "subprocess", "sys", "time", "zlib",
+STDLIB_IMPORTS = {"__future__", "base64", "binascii", "hashlib", "hmac", "json", "os", "socket", "struct", "subprocess", "sys", "time", "zlib",
                   "http.client", "urllib.error", "urllib.parse", "urllib.request", "httplib", "urllib2", "urlparse"}
 
 
@@ -128,7 +129,10 @@ print("%d %d %d %d %s %s" % (w, h, channels, bits, out[3::4] == bytes(raw)[3::4]
 def test_client_runs_unchanged_on_old_python(python, started, plugin_dir, second_painting):
     if python is None:
         pytest.skip("this interpreter is not installed here")
-    env = {**os.environ, "PYTHONPATH": str(CLIENT_DIR)}
+    # A proxy that nothing listens on: the client must not use it for the engine on 127.0.0.1.
+    env = {**os.environ, "PYTHONPATH": str(CLIENT_DIR), "http_proxy": f"http://127.0.0.1:{_free_port()}"}
+    env.pop("no_proxy", None)
+    env.pop("NO_PROXY", None)
     done = subprocess.run([str(python), "-c", OLD_PYTHON_SCRIPT, str(plugin_dir), str(second_painting)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -373,32 +377,198 @@ def test_failed_job_is_a_clear_error(started, style):
 def test_wrong_token_is_a_clear_error(started, plugin_dir, monkeypatch, style):
     monkeypatch.setenv("SWAG_ENGINE_TOKEN", "not-the-token")
     client = EngineClient.from_config(str(plugin_dir))
-    with pytest.raises(EngineError, match="refused the token"):
+    with pytest.raises(EngineError, match=r"does not know your engine token \(SWAG_ENGINE_TOKEN\)"):
         client.stylize(encode_png(64, 64, 3, 8, bytes(64 * 64 * 3)), style, QUICK)
 
 
-def test_engine_killed_mid_job(tmp_path, photo, style):
-    engine = start_engine(tmp_path)
-    client = EngineClient(engine.url, token_file=str(tmp_path / "token"), log_file=str(tmp_path / "stderr.txt"))
-    running, outcome = threading.Event(), []
+def test_engine_killed_mid_job_with_two_clients_waiting(tmp_path, monkeypatch, photo, style):
+    """SIGKILL while one client's job runs and another's waits: both get a clear error, the next
+    job starts a fresh engine, and the engine leaves nothing in its temp folder."""
+    folder = _write_config(tmp_path / "plugin")
+    engine_tmp = tmp_path / "engine-tmp"
+    engine_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(engine_tmp))  # the engines the clients start inherit it
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "torch-cache"))  # see engine_process.TORCH_CACHE
+    for name, value in ONE_THREAD.items():
+        monkeypatch.setenv(name, value)
+    starter = EngineClient.from_config(str(folder))
+    starter.ensure_running()
+    killed = starter.process
+    content = encode_png(*_raw(rgba_content(photo, (64, 64))))
+    stages = {"running": [], "queued": []}
+    outcomes = {}
 
-    def on_progress(fraction, text):
-        if text != "waiting for the engine":
-            running.set()
-
-    def run():
+    def run(name, options):
         try:
-            client.stylize(encode_png(*_raw(rgba_content(photo, (64, 64)))), style, SLOW, progress=on_progress)
+            EngineClient.from_config(str(folder)).stylize(content, style, options,
+                                                          progress=lambda f, text: stages[name].append(text))
         except Exception as exc:  # checked below
-            outcome.append(exc)
+            outcomes[name] = exc
 
-    thread = threading.Thread(target=run)
-    thread.start()
+    def wait_for(name, text):
+        deadline = time.monotonic() + 60
+        while not any(text in stage for stage in stages[name]):
+            assert time.monotonic() < deadline, f"the {name} job never showed {text!r}: {stages[name]}"
+            time.sleep(0.05)
+
+    threads = {"running": threading.Thread(target=run, args=("running", SLOW)),
+               "queued": threading.Thread(target=run, args=("queued", QUICK))}
+    threads["running"].start()
+    wait_for("running", "iteration")
+    threads["queued"].start()
+    wait_for("queued", "waiting for the engine")
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(30)
+    for thread in threads.values():
+        thread.join(30)
+        assert not thread.is_alive(), "a client hangs when the engine dies"
+    for name in threads:
+        assert isinstance(outcomes.get(name), EngineError), outcomes
+        assert "the engine stopped answering" in str(outcomes[name]) and "\n" not in str(outcomes[name])
+
+    client = EngineClient.from_config(str(folder))
+    width, height, _, _, _ = decode_png(client.stylize(content, style, QUICK))
     try:
-        assert running.wait(60), "the job did not start"
+        assert (width, height) == (64, 64)
+        assert client.process is not None and client.process.pid != killed.pid
     finally:
-        engine.stop(signal.SIGKILL)
-    thread.join(30)
-    assert not thread.is_alive(), "the client hangs when the engine dies"
-    assert len(outcome) == 1 and isinstance(outcome[0], EngineError), outcome
-    assert "the engine stopped answering" in str(outcome[0]) and "\n" not in str(outcome[0])
+        client.process.send_signal(signal.SIGTERM)
+        assert client.process.wait(30) == 0
+    assert list(engine_tmp.iterdir()) == []
+
+
+# -- proxies and the port ------------------------------------------------------------------------
+
+class _Listener:
+    """A TCP listener that records what each connection sends and answers 502: a stand-in for an
+    HTTP proxy, which sees the whole request, token and image included."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.seen = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.seen.append(conn.recv(65536))
+                    conn.sendall(b"HTTP/1.0 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def proxy(monkeypatch):
+    listener = _Listener()
+    monkeypatch.setenv("http_proxy", listener.url)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    # urlopen builds its default opener, which reads the proxy settings, once per process; a
+    # plug-in starts with them already set. Forget it, so that a urlopen here sees them too.
+    monkeypatch.setattr(urllib.request, "_opener", None)
+    yield listener
+    listener.close()
+
+
+def test_an_engine_on_this_computer_is_never_reached_through_a_proxy(started, plugin_dir, proxy, photo, style):
+    client = EngineClient.from_config(str(plugin_dir))
+    result = decode_png(client.stylize(encode_png(*_raw(rgba_content(photo, (64, 48)))), style, QUICK))
+    assert result[:2] == (64, 48)
+    assert proxy.seen == [], "the proxy received: %r" % proxy.seen[0][:200]
+
+
+def test_an_engine_elsewhere_is_reached_through_the_users_proxy(proxy):
+    client = EngineClient("http://swag-engine.example:8765", token="the-token")
+    with pytest.raises(EngineError, match="HTTP 502"):
+        client.health()
+    assert len(proxy.seen) == 1 and proxy.seen[0].startswith(b"GET http://swag-engine.example:8765/health?challenge=")
+    assert b"the-token" not in proxy.seen[0]
+
+
+class _Squatter(http.server.BaseHTTPRequestHandler):
+    """Another user's program on the engine's port: answers /health like the engine, without the
+    proof (or with a made-up one), and records every request it gets."""
+    requests = []
+    proof = None
+
+    def _any(self):
+        self.requests.append((self.command, self.path, self.headers.get("Authorization")))
+        answer = {"status": "ok", "version": "0.1.0", "device": "cpu"}
+        if self.proof:
+            answer["proof"] = self.proof
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_DELETE = _any
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("proof", [None, "0" * 64])
+def test_a_program_that_took_the_port_first_gets_neither_token_nor_image(tmp_path, proof, style):
+    handler = type("Squatter", (_Squatter,), {"requests": [], "proof": proof})
+    squatter = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=squatter.serve_forever, daemon=True).start()
+    try:
+        folder = _write_config(tmp_path, engine_url="http://127.0.0.1:%d" % squatter.server_address[1])
+        (tmp_path / "token").write_text("the-users-token\n")
+        client = EngineClient.from_config(str(folder))
+        with pytest.raises(EngineError, match="does not know your engine token .*another program holds the port"):
+            client.stylize(encode_png(64, 64, 3, 8, bytes(64 * 64 * 3)), style, QUICK)
+    finally:
+        squatter.shutdown()
+        squatter.server_close()
+    assert [(method, path.split("?")[0], auth) for method, path, auth in handler.requests] == [("GET", "/health", None)]
+    assert client.process is None  # and no engine was started in its place
+
+
+def test_a_busy_engine_gets_the_job_again_after_retry_after(started, plugin_dir, photo, style):
+    """The engine reads only MAX_READS bodies at once and answers 503 with Retry-After beyond
+    them: the client waits as asked and offers the job again."""
+    from swag_core.service import MAX_READS
+
+    client = EngineClient.from_config(str(plugin_dir))
+    token = (plugin_dir / "token").read_text().strip()
+    host, port = client._host_port()
+    raw, answers = client._raw, []
+
+    def recording(method, path, payload, timeout, auth=True):
+        status, body, headers = raw(method, path, payload, timeout, auth)
+        answers.append((method, status))
+        return status, body, headers
+
+    client._raw = recording
+    held = []
+    for _ in range(MAX_READS):  # uploads that send their headers and then nothing: they hold the reads
+        conn = socket.create_connection((host, port), timeout=10)
+        conn.sendall(("POST /jobs HTTP/1.0\r\nAuthorization: Bearer %s\r\nContent-Length: 1000\r\n\r\n"
+                      % token).encode())
+        held.append(conn)
+    result = []
+    thread = threading.Thread(target=lambda: result.append(
+        client.stylize(encode_png(*_raw(rgba_content(photo, (64, 48)))), style, QUICK)))
+    thread.start()
+    time.sleep(1.5)
+    for conn in held:
+        conn.close()
+    thread.join(120)
+    assert result and decode_png(result[0])[:2] == (64, 48)
+    posts = [status for method, status in answers if method == "POST"]
+    assert posts[0] == 503 and posts[-1] == 202, answers

@@ -12,6 +12,9 @@ library, so the PNG encoding and decoding the API needs is here too (encode_png,
 from __future__ import absolute_import, division, print_function
 
 import base64
+import binascii
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -25,10 +28,10 @@ try:  # Python 3
     from http.client import HTTPException
     from urllib.error import HTTPError, URLError
     from urllib.parse import urlparse
-    from urllib.request import Request, urlopen
+    from urllib.request import ProxyHandler, Request, build_opener
 except ImportError:  # Python 2.7
     from httplib import HTTPException
-    from urllib2 import HTTPError, Request, URLError, urlopen
+    from urllib2 import HTTPError, ProxyHandler, Request, URLError, build_opener
     from urlparse import urlparse
 
 CONFIG_NAME = "swag_engine.json"
@@ -38,6 +41,7 @@ REQUEST_TIMEOUT = 30
 TRANSFER_TIMEOUT = 600  # sending or fetching an image of up to 100 megapixels
 START_TIMEOUT = 180  # the first start imports torch and may compile GPU kernels
 POLL_INTERVAL = 0.3
+BUSY_TIMEOUT = 600  # how long a job is offered again while the engine answers "busy, retry later"
 # The engine cancels a job after this many seconds without a status request from its client. GIMP
 # kills a plug-in whose progress the user cancels, before it can tell the engine; its job then
 # stops this long after its last poll instead of running on.
@@ -88,7 +92,7 @@ class EngineClient(object):
         progress = progress or (lambda fraction, text: None)
         should_cancel = should_cancel or (lambda: False)
         self.ensure_running(progress)
-        job_id = self.submit(content_png, style_bytes, options)
+        job_id = self.submit(content_png, style_bytes, options, progress, should_cancel)
         while True:
             if should_cancel():
                 self.cancel(job_id)
@@ -108,24 +112,34 @@ class EngineClient(object):
         self.cancel(job_id)  # frees the result in the engine at once; it would expire anyway
         return result
 
-    def submit(self, content_png, style_bytes, options):
+    def submit(self, content_png, style_bytes, options, progress=None, should_cancel=None):
+        """The new job's id. While the engine answers 503 (it is receiving other images, or its
+        queue is full), the job is offered again after the wait the engine asks for."""
         payload = {"content": _b64(content_png), "style": _b64(style_bytes), "options": options,
                    "abandon_after": ABANDON_AFTER}
-        status, body = self._call("POST", "/jobs", payload, TRANSFER_TIMEOUT)
-        return _json(body, status, 202)["id"]
+        deadline = time.time() + BUSY_TIMEOUT
+        while True:
+            status, body, headers = self._call("POST", "/jobs", payload, TRANSFER_TIMEOUT)
+            if status != 503 or time.time() > deadline:
+                return _json(body, status, 202)["id"]
+            if should_cancel and should_cancel():
+                raise Cancelled("cancelled")
+            if progress:
+                progress(0.0, "waiting for the engine")
+            time.sleep(_retry_after(headers))
 
     def poll(self, job_id):
-        status, body = self._call("GET", "/jobs/" + job_id)
+        status, body, _ = self._call("GET", "/jobs/" + job_id)
         return _json(body, status, 200)
 
     def cancel(self, job_id):
         """Cancel a queued or running job (a finished one is dropped with its result)."""
-        status, body = self._call("DELETE", "/jobs/" + job_id)
+        status, body, _ = self._call("DELETE", "/jobs/" + job_id)
         if status not in (200, 404):
             raise EngineError(_error_text(body, status))
 
     def fetch(self, job_id):
-        status, body = self._call("GET", "/jobs/%s/result" % job_id, timeout=TRANSFER_TIMEOUT)
+        status, body, _ = self._call("GET", "/jobs/%s/result" % job_id, timeout=TRANSFER_TIMEOUT)
         if status != 200:
             raise EngineError(_error_text(body, status))
         return body
@@ -133,9 +147,14 @@ class EngineClient(object):
     # -- starting the engine -------------------------------------------------------------
 
     def health(self):
-        """The engine's /health answer, or None when nothing listens at the URL."""
+        """The engine's /health answer, or None when nothing listens at the URL.
+
+        The answer must prove that the engine knows this client's token (an HMAC of a fresh
+        random challenge) before the token is ever sent: another user of this computer could
+        have taken the port first, and would otherwise receive the token and the user's image."""
+        challenge = binascii.hexlify(os.urandom(16)).decode("ascii")
         try:
-            status, body = self._raw("GET", "/health", None, HEALTH_TIMEOUT, auth=False)
+            status, body, _ = self._raw("GET", "/health?challenge=" + challenge, None, HEALTH_TIMEOUT, auth=False)
         except _NETWORK_ERRORS as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, socket.timeout):
@@ -146,6 +165,11 @@ class EngineClient(object):
         try:
             answer = json.loads(body.decode("utf-8"))
             if status == 200 and answer.get("status") == "ok":
+                if not _proves(answer.get("proof"), self._token(), challenge):
+                    raise EngineError("the program answering at %s does not know your engine token (%s): another "
+                                      "user's engine or another program holds the port, or your token changed; stop "
+                                      "that program or restart the engine, or change engine_url in %s"
+                                      % (self.url, self._token_source(), CONFIG_NAME))
                 return answer
         except (ValueError, AttributeError):
             pass
@@ -157,7 +181,7 @@ class EngineClient(object):
         if self.health() is not None:
             return
         host, port = self._host_port()
-        if host not in ("127.0.0.1", "localhost", "::1"):
+        if not _is_loopback(host):
             raise EngineError("the engine at %s does not answer; start it there with `swag serve`, "
                               "or unset SWAG_ENGINE_URL" % self.url)
         progress = progress or (lambda fraction, text: None)
@@ -231,8 +255,11 @@ class EngineClient(object):
             raise EngineError("cannot read the engine's token file %s (%s); set SWAG_ENGINE_TOKEN or "
                               "restart the engine" % (self.token_file, exc))
 
+    def _token_source(self):
+        return "SWAG_ENGINE_TOKEN" if self.token else "from %s" % self.token_file
+
     def _raw(self, method, path, payload, timeout, auth=True):
-        """(status, body bytes); network failures raise the library's own errors."""
+        """(status, body bytes, headers); network failures raise the library's own errors."""
         data = None if payload is None else json.dumps(payload).encode("utf-8")
         request = Request(self.url + path, data=data)
         request.get_method = lambda: method  # Python 2's Request has no method argument
@@ -241,27 +268,57 @@ class EngineClient(object):
         if auth:
             request.add_header("Authorization", "Bearer " + self._token())
         try:
-            response = urlopen(request, timeout=timeout)
+            response = _opener(self._host_port()[0]).open(request, timeout=timeout)
         except HTTPError as exc:
             try:
-                return exc.code, exc.read()
+                return exc.code, exc.read(), exc.info()
             finally:
                 exc.close()
         try:
-            return response.getcode(), response.read()
+            return response.getcode(), response.read(), response.info()
         finally:
             response.close()
 
     def _call(self, method, path, payload=None, timeout=REQUEST_TIMEOUT):
         try:
-            status, body = self._raw(method, path, payload, timeout)
+            status, body, headers = self._raw(method, path, payload, timeout)
         except _NETWORK_ERRORS as exc:
             raise EngineError("the engine stopped answering (%s): %s" % (getattr(exc, "reason", exc),
                                                                           self._log_tail()))
         if status == 401:
             raise EngineError("the engine refused the token: restart the engine, or check "
                               "SWAG_ENGINE_TOKEN and the token file %s" % self.token_file)
-        return status, body
+        return status, body, headers
+
+
+def _is_loopback(host):
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def _opener(host):
+    """urllib without proxies for an engine on this computer: with http_proxy set and no_proxy
+    unset (common on company and university machines), urllib would send requests for 127.0.0.1,
+    with the token and the user's image, to the proxy. An engine elsewhere is reached the way
+    the user's proxy settings say."""
+    return build_opener(ProxyHandler({})) if _is_loopback(host) else build_opener()
+
+
+def _proves(proof, token, challenge):
+    """Whether `proof` is the engine's answer to `challenge` for `token` (swag_core.service.proof)."""
+    expected = hmac.new(token.encode("utf-8"), ("swag-engine-proof:" + challenge).encode("ascii"),
+                        hashlib.sha256).hexdigest()
+    try:
+        return hmac.compare_digest(proof.encode("ascii"), expected.encode("ascii"))
+    except (AttributeError, UnicodeError, TypeError):  # no proof, or not a string
+        return False
+
+
+def _retry_after(headers):
+    """Seconds to wait before offering a job again: the engine's Retry-After, within 1 to 30."""
+    try:
+        return min(30, max(1, int(headers.get("Retry-After") or 1)))
+    except ValueError:
+        return 1
 
 
 def _b64(data):
