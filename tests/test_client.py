@@ -475,8 +475,9 @@ def proxy(monkeypatch):
     monkeypatch.setenv("http_proxy", listener.url)
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
-    # urlopen builds its default opener, which reads the proxy settings, once per process; a
-    # plug-in starts with them already set. Forget it, so that a urlopen here sees them too.
+    # urllib's urlopen builds its default opener, which reads the proxy settings, once per
+    # process, and a plug-in starts with them already set: forget it, so that this process is
+    # like a fresh plug-in for any client code that uses urlopen.
     monkeypatch.setattr(urllib.request, "_opener", None)
     yield listener
     listener.close()
