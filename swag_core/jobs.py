@@ -43,6 +43,7 @@ class Job:
     # plug-in whose progress the user cancels is killed without a chance to send DELETE; this
     # is how its job still stops.
     abandon_after: float | None = None
+    init: Image.Image | None = None  # the first scale's starting image (stylize's init_image)
     last_polled: float = 0.0  # when it was queued, then at each status request
     id: str = field(default_factory=lambda: secrets.token_hex(8))
     state: str = QUEUED
@@ -159,7 +160,7 @@ class JobQueue:
 
         try:
             image = stylize(job.content, job.styles, style_weights=job.style_weights, preset=job.preset,
-                            progress=on_progress, cancel=job.cancel, **job.settings)
+                            progress=on_progress, cancel=job.cancel, init_image=job.init, **job.settings)
             result = png_bytes(image)
         except Cancelled:
             outcome = (CANCELLED, job.cancel_reason, None)
@@ -186,7 +187,7 @@ class JobQueue:
         job.stage = error if state == CANCELLED else state  # says why it was cancelled
         if state == DONE:
             job.progress = 1.0
-        job.content = job.styles = None  # the inputs are no longer needed
+        job.content = job.styles = job.init = None  # the inputs are no longer needed
         self.last_finished = job.finished_at
         self._prune()
 

@@ -40,7 +40,7 @@ DEFAULT_MAX_PIXELS = 100_000_000
 # A 100-megapixel 16-bit RGBA layer is 800 MB of samples; a PNG of noise hardly compresses and
 # base64 adds a third: about 1070 MB, plus the style image.
 DEFAULT_MAX_BODY_MB = 1536
-FIELDS = ("content", "style", "style_weights", "options", "abandon_after")
+FIELDS = ("content", "style", "style_weights", "options", "abandon_after", "init")
 
 
 class HTTPProblem(Exception):
@@ -171,11 +171,14 @@ class Service:
             raise HTTPProblem(400, f"abandon_after must be a number of seconds above 0, e.g. 10, not {abandon_after!r}")
         # Every image's size is checked before any of them is decoded.
         files = [self.checked_file(payload["content"], "content")] + [self.checked_file(s, "style") for s in styles]
+        init = payload.get("init")
+        init_file = self.checked_file(init, "init") if init is not None else None
         try:
             images = [open_image(data, what) for data, what in zip(files, ["content"] + ["style"] * len(styles))]
+            init_image = open_image(init_file, "init") if init_file is not None else None
         except SwagError as exc:
             raise HTTPProblem(400, str(exc)) from None
-        return Job(images[0], images[1:], weights, preset, options, abandon_after)
+        return Job(images[0], images[1:], weights, preset, options, abandon_after, init_image)
 
     def checked_options(self, options) -> tuple[str | None, dict]:
         """(preset, settings) of a job's options, validated as the command line validates them."""
@@ -250,7 +253,8 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self):
         path = self.path.split("?", 1)[0]
         if path == "/health" and self.command == "GET":
-            return 200, {"status": "ok", "version": __version__, "device": self.service.device}
+            # The presets' settings, for a dialog that shows what "the preset's" size and iterations are.
+            return 200, {"status": "ok", "version": __version__, "device": self.service.device, "presets": PRESETS}
         match = _JOB_PATH.match(path)
         if path == "/jobs":
             allowed = ("POST",)
