@@ -209,6 +209,11 @@ class _PresetInfo(object):
 def _dialog(procedure, config):
     """GIMP's dialog for the arguments. Returns (accepted, the engine client it made or None)."""
     GimpUi.init(common.PROCEDURE)
+    # An empty string argument can arrive as None (GIMP 3.0.4 passes "" that way between
+    # processes), and its text entry complains (Gtk-CRITICAL) when shown None.
+    for argument in common.ARGUMENTS:
+        if argument.kind == common.STRING and config.get_property(argument.name) is None:
+            config.set_property(argument.name, "")
     dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
     label = dialog.get_label(PRESET_INFO, "", False, False)
     label.set_line_wrap(True)
