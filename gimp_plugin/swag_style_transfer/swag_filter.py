@@ -51,8 +51,7 @@ def run(host, client, image, drawables, values):
         problem = host.layer_problem(layer)
         if problem:
             raise common.FilterError(problem)
-    regions = [common.stylised_region(*(tuple(host.mask_intersect(layer)) + tuple(host.size(layer))
-                                        + (host.name(layer),))) for layer in layers]
+    regions = [_region(host, layer) for layer in layers]
     style, style_name = _style(host, values)
     options = common.engine_options(values)
 
@@ -72,6 +71,12 @@ def run(host, client, image, drawables, values):
         return _new_animation(host, image, results)
     _add_layers(host, image, results, common.layer_name(values["layer-name"], style_name))
     return None
+
+
+def _region(host, layer):
+    intersects, x, y, width, height = host.mask_intersect(layer)
+    layer_width, layer_height = host.size(layer)
+    return common.stylised_region(intersects, x, y, width, height, layer_width, layer_height, host.name(layer))
 
 
 def _style(host, values):
