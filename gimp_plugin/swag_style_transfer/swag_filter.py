@@ -1,7 +1,7 @@
 """The filter's run, the same in GIMP 3 and GIMP 2.10: the layers to stylise, the style, one
 engine job per layer with the progress bar across all of them, then, in one undo step, a new
 layer above each one; or, for animation frames, a new image whose frames are stylised, each
-frame's job starting from the previous frame's result.
+frame's job starting from the previous frame's result carried onto it.
 
 Nothing in the image changes until every job has succeeded, so a failure, or a cancel (GIMP
 kills the plug-in), leaves it exactly as it was. Every GIMP call goes through `host`, which each
@@ -32,9 +32,14 @@ Standard library only and Python 2.7 compatible.
 from __future__ import division
 
 import os
+from collections import namedtuple
 
 import swag_gimp_common as common
 import swag_pixels
+
+
+# One layer's job: its area's pixels before (raw) and after (pixels), in layout.
+Stylised = namedtuple("Stylised", "layer region layout raw pixels")
 
 
 def run(host, client, image, drawables, values):
@@ -56,21 +61,31 @@ def run(host, client, image, drawables, values):
     options = common.engine_options(values)
 
     host.progress_init(common.PLUGIN_TITLE)
-    results, init = [], None
+    results = []
     for k, (layer, region) in enumerate(zip(layers, regions)):
         raw, layout = host.read(layer, region)
+        init = _carried_init(results[-1], raw, region, layout) if animation and results else None
         png = client.stylize(swag_pixels.content_png(raw, region.width, region.height, layout), style, options,
                              progress=_progress(host, k, len(layers), "frame" if animation else "layer",
                                                 host.name(layer)),
                              init_png=init)
-        if animation:
-            init = png  # the next frame starts from this one's result: its texture stays in place
-        results.append((layer, region, layout, swag_pixels.result_pixels(png, region.width, region.height,
-                                                                         layout, raw)))
+        results.append(Stylised(layer, region, layout, raw,
+                                swag_pixels.result_pixels(png, region.width, region.height, layout, raw)))
     if animation:
         return _new_animation(host, image, results)
     _add_layers(host, image, results, common.layer_name(values["layer-name"], style_name))
     return None
+
+
+def _carried_init(previous, raw, region, layout):
+    """The PNG an animation frame starts from: the previous frame's stylisation carried onto
+    this frame (swag_pixels.carried), so that the texture stays in place. A frame of another size
+    than the one before starts from itself."""
+    if (previous.region.width, previous.region.height, previous.layout.channels, previous.layout.sample_bytes) != \
+            (region.width, region.height, layout.channels, layout.sample_bytes):
+        return None
+    return swag_pixels.content_png(swag_pixels.carried(raw, previous.raw, previous.pixels, layout),
+                                   region.width, region.height, layout)
 
 
 def _region(host, layer):
@@ -114,10 +129,10 @@ def _add_layers(host, image, results, name):
     added = []
     host.undo_group_start(image)
     try:
-        for source, region, layout, pixels in results:
-            layer = host.copy_above(image, source, name)
+        for result in results:
+            layer = host.copy_above(image, result.layer, name)
             added.append(layer)
-            host.write(layer, region, layout, pixels)
+            host.write(layer, result.region, result.layout, result.pixels)
             if masked:
                 host.mask_from_selection(layer)
             host.update(layer)
@@ -135,8 +150,8 @@ def _new_animation(host, image, results):
     frame stylised; the original is not touched."""
     new = host.duplicate(image)
     try:
-        for (_, region, layout, pixels), frame in zip(results, host.frames(new)):
-            host.write(frame, region, layout, pixels)
+        for result, frame in zip(results, host.frames(new)):
+            host.write(frame, result.region, result.layout, result.pixels)
             host.update(frame)
     except Exception:
         host.delete(new)

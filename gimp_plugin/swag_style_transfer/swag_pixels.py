@@ -8,6 +8,7 @@ which run at C speed in both Pythons: a per-pixel Python loop would take seconds
 
 from __future__ import division
 
+import array
 import sys
 
 import swag_client
@@ -102,3 +103,16 @@ def result_pixels(png, width, height, layout, source_raw):
     for b in range(s):
         out[colour_bytes + b::layout.pixel_bytes] = source_raw[colour_bytes + b::layout.pixel_bytes]
     return bytes(out)
+
+
+def carried(raw, previous_raw, previous_result, layout):
+    """This frame's pixels plus what stylising did to the previous frame, sample by sample and
+    clamped: where the picture did not change, exactly the previous frame's result; where it
+    changed, this frame's change on top of it. Animation frames start from it. Starting from the
+    previous result itself smears what moves, and frame after frame the picture fades under the
+    paint (measured: docs/batch.md). All three in `layout`, for the same area; the alpha of a
+    result is its source's, so alpha comes out as this frame's."""
+    kind, top = ("B", 255) if layout.sample_bytes == 1 else ("H", 65535)
+    now, before, painted = (array.array(kind, bytes(data)) for data in (raw, previous_raw, previous_result))
+    out = array.array(kind, [min(top, max(0, n + p - b)) for n, p, b in zip(now, painted, before)])
+    return out.tobytes() if sys.version_info[0] >= 3 else out.tostring()
