@@ -1,7 +1,7 @@
 """The filter's run, the same in GIMP 3 and GIMP 2.10: the layers to stylise, the style, one
 engine job per layer with the progress bar across all of them, then, in one undo step, a new
 layer above each one; or, for animation frames, a new image whose frames are stylised, each
-frame's job starting from the previous frame's result carried onto it.
+frame's job starting from half of the previous frame's stylisation carried onto it.
 
 Nothing in the image changes until every job has succeeded, so a failure, or a cancel (GIMP
 kills the plug-in), leaves it exactly as it was. Every GIMP call goes through `host`, which each
@@ -78,9 +78,9 @@ def run(host, client, image, drawables, values):
 
 
 def _carried_init(previous, raw, region, layout):
-    """The PNG an animation frame starts from: the previous frame's stylisation carried onto
-    this frame (swag_pixels.carried), so that the texture stays in place. A frame of another size
-    than the one before starts from itself."""
+    """The PNG an animation frame starts from: half of the previous frame's stylisation carried
+    onto this frame (swag_pixels.carried), so that the texture stays in place. A frame of another
+    size than the one before starts from itself."""
     if (previous.region.width, previous.region.height, previous.layout.channels, previous.layout.sample_bytes) != \
             (region.width, region.height, layout.channels, layout.sample_bytes):
         return None

@@ -106,13 +106,14 @@ def result_pixels(png, width, height, layout, source_raw):
 
 
 def carried(raw, previous_raw, previous_result, layout):
-    """This frame's pixels plus what stylising did to the previous frame, sample by sample and
-    clamped: where the picture did not change, exactly the previous frame's result; where it
-    changed, this frame's change on top of it. Animation frames start from it. Starting from the
-    previous result itself smears what moves, and frame after frame the picture fades under the
-    paint (measured: docs/batch.md). All three in `layout`, for the same area; the alpha of a
-    result is its source's, so alpha comes out as this frame's."""
+    """This frame's pixels plus half of what stylising did to the previous frame, sample by
+    sample (rounded, clamped): where the picture did not change, halfway to the previous result.
+    Animation frames start from it, so that the texture stays in place (docs/batch.md has the
+    measures). Starting from the previous result itself smeared what moves and let the picture
+    fade under the paint, frame after frame; carrying the whole change onto the frame still
+    thickened the paint over the first frames, where half of it did not. All three in `layout`,
+    for the same area; a result's alpha is its source's, so alpha comes out as this frame's."""
     kind, top = ("B", 255) if layout.sample_bytes == 1 else ("H", 65535)
     now, before, painted = (array.array(kind, bytes(data)) for data in (raw, previous_raw, previous_result))
-    out = array.array(kind, [min(top, max(0, n + p - b)) for n, p, b in zip(now, painted, before)])
+    out = array.array(kind, [min(top, max(0, (2 * n + p - b + 1) >> 1)) for n, p, b in zip(now, painted, before)])
     return out.tobytes() if sys.version_info[0] >= 3 else out.tostring()
