@@ -223,8 +223,8 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     seed, device...) over the preset's values. `progress` receives `Progress` updates; setting
     `cancel` (a threading.Event) stops the job within one iteration with `Cancelled`.
     `init_image` (a path, bytes or PIL image), when given, is the first scale's starting image,
-    resized to it, instead of the content (or noise): animation frames start from the previous
-    frame's result, so that the texture stays in place from frame to frame."""
+    resized to it, instead of the content (or noise): the GIMP filter starts each animation frame
+    from the frame plus half of what stylising changed in the previous frame."""
     opts = Options.build(preset, **settings)
     report = _Reporter(progress)
     content_image = images.open_image(content, "content")

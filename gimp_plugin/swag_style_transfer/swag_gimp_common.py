@@ -23,8 +23,8 @@ DATE = "2026"
 BLURB = "Paint the layer in the style of an image (SWAG style transfer)"
 HELP = ("Stylises each selected layer, or the selected area of it, with the style of an image file or of a "
         "layer of any open image, into a new layer above it, in one undo step. With Animation frames, every "
-        "layer is a frame: each one starts from the previous frame's result, into a new image. Runs through "
-        "the local SWAG engine (swag serve).")
+        "layer is a frame: each one starts from half of the previous frame's stylisation carried onto it, into a "
+        "new image. Runs through the local SWAG engine (swag serve).")
 
 # Kinds of argument. Each plug-in maps them to its own API's (GIMP 3: add_*_argument; GIMP
 # 2.10: PF_*).
@@ -92,8 +92,8 @@ ARGUMENTS = (
              "result", 0, 0, MAX_SEED, 1),
     Argument("device", CHOICE, "De_vice", "Where the engine computes", "auto", choices=DEVICES),
     Argument("animation", BOOLEAN, "_Animation frames", "Every layer of the image is a frame (bottom first): each "
-             "frame starts from the previous frame's result, so the texture does not flicker; the frames go into "
-             "a new image", False),
+             "frame starts from half of the previous frame's stylisation carried onto it, which keeps the texture "
+             "of what does not move steadier; the frames go into a new image", False),
     Argument("layer-name", STRING, "Ne_w layer name", 'Name of the new layers (empty = "SWAG: " and the style\'s '
              "name); animation frames keep their names, which hold their timing", ""),
 )
