@@ -749,6 +749,24 @@ def test_real_engine_animation_frames_start_from_the_previous_result(gimp, engin
     assert distance(second, top._m.pixels) > 1.2 * distance(first, bottom._m.pixels) > 0
 
 
+def test_the_dialog_says_when_the_engine_it_started_stops(gimp, monkeypatch, painting, tmp_path):
+    """An engine whose Python exits at once (here /bin/false): the dialog's line says so and
+    names the log, and the run fails with one message instead of waiting."""
+    Gimp = gimp.Gimp
+    _no_engine_environment(monkeypatch, gimp, tmp_path)
+    (tmp_path / "swag_engine.json").write_text(json.dumps({
+        "engine_python": "/bin/false", "engine_url": "http://127.0.0.1:%d" % free_port(),
+        "token_file": "engine-token", "device": "cpu", "log_file": str(tmp_path / "engine.log")}))
+    gimp.dialog_seconds = 10
+    image, (src,) = _one_layer(Gimp)
+    message = _fails(gimp, image, src, painting, "the engine exited while starting (status 1)",
+                     mode=Gimp.RunMode.INTERACTIVE)
+    assert gimp.recorder.dialogs[-1].labels["preset-info"].get_text() == (
+        "Balanced: the engine tells its working size and iterations once it runs (the engine stopped while "
+        "starting; its log is %s)" % (tmp_path / "engine.log"))
+    assert gimp.timeouts.sources == {} and message.count("exited") == 1
+
+
 @pytest.mark.slow
 def test_real_dialog_starts_the_engine_and_shows_its_presets(gimp, monkeypatch, photo, painting, tmp_path):
     """No engine running: the dialog starts one from the config while the user chooses, shows

@@ -185,17 +185,18 @@ class _PresetInfo(object):
         self._show()
 
     def _poll(self):
+        """Ask the starting engine again; GLib calls this every POLL_MS while it returns True."""
         try:
             self.presets = self.client.presets()
-        except swag_client.EngineError as exc:
-            self.note = str(exc)
-        if self.presets is None and self.client.process.poll() is not None:
-            self.note = "the engine stopped while starting; its log is %s" % self.client.log_file
+            waiting = self.presets is None and self.client.process.poll() is None
+            if self.presets is None and not waiting:
+                self.note = "the engine stopped while starting; its log is %s" % self.client.log_file
+        except swag_client.EngineError as exc:  # another program answers at the engine's URL
+            self.note, waiting = str(exc), False
         self._show()
-        if self.presets is None and self.note == "starting the engine...":
-            return True  # ask again
-        self.timer = None
-        return False
+        if not waiting:
+            self.timer = None
+        return waiting
 
     def _show(self):
         self.label.set_text(common.preset_text(self.presets, self.config.get_property("preset"), self.note))
