@@ -4,6 +4,8 @@ service, each reported PASS or FAIL, with what to do for each FAIL."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
 import subprocess
 import sys
@@ -11,12 +13,14 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.error import URLError
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 
-from . import plugin_files
+from . import autostart, engine_token, plugin_files
 from .engine_env import PYPI, PYTORCH_CUDA_INDEX_WINDOWS, neutral_cwd, run_python
 from .fileops import POSIX, InstallError, mode_of
-from .locations import WINDOWS, GimpFolder
+from .locations import LINUX, WINDOWS, GimpFolder, engine_token_file
 
 ENGINE_START_TIMEOUT = 180  # seconds: importing torch on a cold disk can be slow
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -57,7 +61,7 @@ def _check_files(report: Report, repo: Path, target: GimpFolder) -> None:
     report.passed(part, f"{entry} present and executable")
 
 
-def _check_config(report: Report, target: GimpFolder) -> dict | None:
+def _check_config(report: Report, target: GimpFolder, system: str) -> dict | None:
     part = f"config for {target.label}"
     path = plugin_files.plugin_folder(target) / plugin_files.CONFIG
     try:
@@ -72,8 +76,40 @@ def _check_config(report: Report, target: GimpFolder) -> dict | None:
         report.failed(part, f"its engine Python {config['engine_python']} does not exist",
                       f"run `{report.rerun}` (add --python PATH to use an existing environment)")
         return None
+    if target.sandboxed:
+        problem = engine_token.copy_problem(plugin_files.plugin_folder(target), config,
+                                            engine_token_file(system, os.environ, Path.home()))
+        if problem:
+            report.failed(part, f"{problem}: a {target.where} GIMP cannot reach the engine",
+                          f"run `{report.rerun}`, which puts a copy of the engine's token beside the plug-in")
+            return None
     report.passed(part, f"{path} (engine {config['engine_python']}, {config['engine_url']})")
     return config
+
+
+def _answers(url: str) -> bool:
+    """An engine answers /health at url."""
+    try:
+        with urlopen(url.rstrip("/") + "/health", timeout=3) as response:
+            return json.loads(response.read().decode("utf-8")).get("status") == "ok"
+    except (URLError, OSError, ValueError):
+        return False
+
+
+def _check_sandbox_engine(report: Report, target: GimpFolder, config: dict, system: str) -> None:
+    """A sandboxed GIMP cannot start the engine (its Python is outside the sandbox) nor restart
+    it: one must run on its own, at the config's URL."""
+    part = f"engine for {target.label}"
+    if autostart.running(os.environ, Path.home()):
+        report.passed(part, f"the systemd user service {autostart.UNIT} runs it")
+    elif _answers(config["engine_url"]):
+        report.passed(part, f"an engine answers at {config['engine_url']}; keep it running while you use GIMP")
+    else:
+        at_login = f", or have it start at login: `{report.rerun} --autostart`" if system == LINUX else ""
+        report.failed(part, f"a {target.where} GIMP cannot start the engine itself, and none answers at "
+                            f"{config['engine_url']}",
+                      f"start it outside GIMP and keep it running: `{config['engine_python']} -m swag_core serve "
+                      f"--idle-timeout 0`{at_login}")
 
 
 def _engine_info(python: Path) -> tuple:
@@ -108,9 +144,9 @@ def _check_device(report: Report, info: str, wanted: str, nvidia: bool, system: 
 class _Engine:
     """`swag serve` on a free loopback port, for the check only; stopped afterwards."""
 
-    def __init__(self, python: Path, config: dict):
+    def __init__(self, python: Path, config: dict, token_file: Path):
         self.cmd = [str(python), "-m", "swag_core", "serve", "--host", "127.0.0.1", "--port", "0",
-                    "--token-file", config["token_file"], "--device", config["device"], "--idle-timeout", "600"]
+                    "--token-file", str(token_file), "--device", config["device"], "--idle-timeout", "600"]
         self.lines: list = []
         self.url = None
         self.ready = threading.Event()
@@ -211,9 +247,11 @@ def run_check(targets: list, repo: Path, system: str, nvidia: bool, rerun: str) 
     configs = []
     for target in targets:
         _check_files(report, repo, target)
-        config = _check_config(report, target)
+        config = _check_config(report, target, system)
         if config:
             configs.append((target, config))
+            if target.sandboxed:
+                _check_sandbox_engine(report, target, config, system)
     engine_parts = ("engine Python", "device", "engine starts", "stylisation through the service")
     if not configs:
         for part in engine_parts:
@@ -224,7 +262,7 @@ def run_check(targets: list, repo: Path, system: str, nvidia: bool, rerun: str) 
     python = Path(config["engine_python"])
     folder = plugin_files.plugin_folder(target)
     local = urlsplit(config["engine_url"]).hostname in LOOPBACK
-    engine = _Engine(python, config) if local else None
+    engine = _Engine(python, config, plugin_files.token_path(target, config)) if local else None
     print(f"      (checking the engine of {target.label}; importing torch takes a few seconds)", flush=True)
     try:
         if engine:

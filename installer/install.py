@@ -4,6 +4,7 @@
     python3 installer/install.py              # engine + plug-in for every GIMP 3.x / 2.10 found
     python3 installer/install.py --check      # each part PASS/FAIL, with a fix for each FAIL
     python3 installer/install.py --uninstall  # plug-in files and config (--purge: the engine too)
+    python3 installer/install.py --autostart  # Linux: the engine starts at login (for Flatpak/Snap GIMP)
 
 Standard library only; Linux, macOS and Windows."""
 
@@ -19,15 +20,17 @@ from urllib.parse import urlsplit
 if __package__ in (None, ""):  # run as a script: make the `installer` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from installer import check, engine_env, plugin_files  # noqa: E402
+from installer import autostart, check, engine_env, engine_token, plugin_files  # noqa: E402
 from installer.fileops import FileOps, InstallError  # noqa: E402
-from installer.locations import (WINDOWS, GimpFolder, engine_token_file, find_gimp_folders,  # noqa: E402
+from installer.locations import (LINUX, WINDOWS, GimpFolder, engine_token_file, find_gimp_folders,  # noqa: E402
                                  gimp_config_roots, this_system, user_folders)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8765"
 DEVICES = ("auto", "cpu", "cuda", "mps", "gpu")  # what `swag serve --device` accepts
-INSTALL_ONLY = ("python", "venv", "torch_index_url", "wheelhouse", "engine_url", "device", "download_weights")
+INSTALL_ONLY = ("python", "venv", "torch_index_url", "wheelhouse", "engine_url", "device", "download_weights",
+                "autostart")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--engine-url", default=DEFAULT_ENGINE_URL, metavar="URL",
                         help=f"where the plug-in finds the engine (default {DEFAULT_ENGINE_URL})")
     engine.add_argument("--device", choices=DEVICES, default="auto", help="the engine's device (default auto)")
+    engine.add_argument("--autostart", action="store_true", help="Linux: run the engine as a systemd user service "
+                        "that starts at login and keeps running; a Flatpak or Snap GIMP cannot start it itself")
     engine.add_argument("--download-weights", nargs="*", metavar="ARCH",
                         help=f"fetch torchvision's ImageNet weights (default {' '.join(engine_env.DEFAULT_WEIGHTS)}) "
                              f"into the torch cache; needs the internet")
@@ -82,6 +87,8 @@ def _validate(p: argparse.ArgumentParser, args) -> None:
     url = urlsplit(args.engine_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         p.error(f"--engine-url {args.engine_url} is not an http:// address like {DEFAULT_ENGINE_URL}")
+    if args.autostart and url.hostname not in LOOPBACK:
+        p.error(f"--autostart runs the engine on this computer, and --engine-url {args.engine_url} names another")
 
 
 def _targets(args, system: str) -> list[GimpFolder]:
@@ -105,6 +112,9 @@ def _absolute(path: str | None) -> Path | None:
 
 
 def install(args, system: str) -> int:
+    if args.autostart and system != LINUX:
+        raise InstallError("--autostart sets up a systemd user service, on Linux; elsewhere have the engine start at "
+                           "login as docs/install.md ('An engine that keeps running') says")
     ops = FileOps(args.dry_run)
     folders = user_folders(system, os.environ, Path.home())
     print("[1/4] GIMP plug-in folders", flush=True)
@@ -149,20 +159,28 @@ def install(args, system: str) -> int:
 
     print("[4/4] plug-in files and config", flush=True)
     ops.mkdir(folders.logs)
-    config = {"engine_python": str(python), "engine_url": args.engine_url.rstrip("/"),
-              "token_file": str(engine_token_file(system, os.environ, Path.home())),
+    token_file = engine_token_file(system, os.environ, Path.home())
+    config = {"engine_python": str(python), "engine_url": args.engine_url.rstrip("/"), "token_file": str(token_file),
               "device": args.device, "log_file": str(folders.logs / "engine.log")}
+    sandboxed = [t for t in targets if t.sandboxed]
+    token = engine_token.ensure(ops, token_file) if sandboxed else None
     for target in targets:
         print(f"  {target.label}", flush=True)
-        plugin_files.install(ops, REPO, target, config)
+        if target.sandboxed:  # it cannot read the engine's token file: a copy beside the plug-in
+            plugin_files.install(ops, REPO, target, dict(config, token_file=engine_token.COPY), token)
+        else:
+            plugin_files.install(ops, REPO, target, config, None)
+    if args.autostart:
+        autostart.enable(ops, python, config["engine_url"], args.device, os.environ, Path.home())
 
     if args.dry_run:
         print(f"Dry run: {len(ops.changes)} change(s) would be made.")
         return 0
     print("Done: nothing needed changing." if not ops.changes else f"Done: {len(ops.changes)} change(s).")
-    if any(t.where in ("Flatpak", "Snap") for t in targets):
-        print(f"Note: a Flatpak or Snap GIMP runs in a sandbox and may not start the engine itself; if the filter "
-              f"says so, start it in a terminal first: {python} -m swag_core serve")
+    if sandboxed and not args.autostart:
+        print(f"Note: a Flatpak or Snap GIMP cannot start the engine itself. Start it outside GIMP and keep it "
+              f"running: {python} -m swag_core serve --idle-timeout 0"
+              + (f"; or have it start at login: {_rerun(args, system)} --autostart" if system == LINUX else ""))
     print(f"Restart GIMP: the filter is Filters > Artistic > SWAG Style Transfer...\n"
           f"Check every part with: {_rerun(args, system)} --check")
     return 0
@@ -179,6 +197,7 @@ def uninstall(args, system: str) -> int:
             pass  # no config there: nothing to learn about the engine
         for path in plugin_files.owned_paths(target):
             ops.remove(path)
+    autostart.disable(ops, os.environ, Path.home())
     token = engine_token_file(system, os.environ, Path.home())
     ops.remove(token)
     ops.remove_if_empty(token.parent)

@@ -13,6 +13,9 @@ from typing import Mapping, NamedTuple
 
 APP = "swag-style-transfer"
 LINUX, MACOS, WINDOWS = "linux", "macos", "windows"
+# GIMPs in these sandboxes cannot start the engine (its Python is outside the sandbox) nor read
+# its token file (~/.config is outside a Snap's view, and a Flatpak's unless given the home).
+SANDBOXES = ("Flatpak", "Snap")
 
 # GIMP 3 keeps one config folder per minor version (3.0, 3.2, ...); GIMP 2.10 uses "2.10".
 _GIMP3_VERSION = re.compile(r"^3\.(\d+)$")
@@ -42,6 +45,10 @@ class GimpFolder(NamedTuple):
         name = f"GIMP {self.version or self.series}"
         return f"{name} ({self.where})"
 
+    @property
+    def sandboxed(self) -> bool:
+        return self.where in SANDBOXES
+
 
 def _xdg(env: Mapping[str, str], name: str, home: Path, default: str) -> Path:
     value = env.get(name)
@@ -53,6 +60,11 @@ def _windows_appdata(env: Mapping[str, str], home: Path, name: str, default: str
     return Path(env[name]) if env.get(name) else home / default
 
 
+def config_home(env: Mapping[str, str], home: Path) -> Path:
+    """Linux's per-user config folder ($XDG_CONFIG_HOME, by default ~/.config)."""
+    return _xdg(env, "XDG_CONFIG_HOME", home, ".config")
+
+
 def gimp_config_roots(system: str, env: Mapping[str, str], home: Path) -> list[tuple[str, Path]]:
     """(where, folder) pairs; each folder holds GIMP's per-version folders (3.0, 2.10, ...)."""
     if system == MACOS:
@@ -60,7 +72,7 @@ def gimp_config_roots(system: str, env: Mapping[str, str], home: Path) -> list[t
     if system == WINDOWS:
         return [("native", _windows_appdata(env, home, "APPDATA", "AppData/Roaming") / "GIMP")]
     return [
-        ("native", _xdg(env, "XDG_CONFIG_HOME", home, ".config") / "GIMP"),
+        ("native", config_home(env, home) / "GIMP"),
         ("Flatpak", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP"),
         ("Snap", home / "snap" / "gimp" / "current" / ".config" / "GIMP"),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import engine_token
 from .fileops import FileOps, InstallError
 from .locations import GimpFolder
 
@@ -67,9 +68,10 @@ def config_data(config: dict) -> bytes:
     return (json.dumps({key: config[key] for key in CONFIG_KEYS}, indent=2) + "\n").encode("utf-8")
 
 
-def install(ops: FileOps, repo: Path, target: GimpFolder, config: dict) -> None:
-    """Copy the plug-in into one GIMP's plug-ins folder and write its config; a module the
-    project no longer ships is removed, so an upgrade leaves no stale code behind."""
+def install(ops: FileOps, repo: Path, target: GimpFolder, config: dict, token: str | None) -> None:
+    """Copy the plug-in into one GIMP's plug-ins folder and write its config, with `token` (the
+    engine's) beside it for a GIMP in a sandbox; a module the project no longer ships is removed,
+    so an upgrade leaves no stale code behind."""
     files = expected_files(repo, target)
     ops.mkdir(plugin_folder(target))
     for path, (source, mode) in files.items():
@@ -78,6 +80,12 @@ def install(ops: FileOps, repo: Path, target: GimpFolder, config: dict) -> None:
         if stale not in files:
             ops.remove(stale)
     ops.put(plugin_folder(target) / CONFIG, config_data(config), PRIVATE)
+    engine_token.put_copy(ops, plugin_folder(target), token)
+
+
+def token_path(target: GimpFolder, config: dict) -> Path:
+    """The token file a config names; a relative one is beside the config (engine_token.COPY)."""
+    return plugin_folder(target) / config["token_file"]  # an absolute token_file stays as it is
 
 
 def read_config(target: GimpFolder) -> dict:

@@ -46,6 +46,7 @@ class Job:
     # plug-in whose progress the user cancels is killed without a chance to send DELETE; this
     # is how its job still stops.
     abandon_after: float | None = None
+    init: bytes | None = None  # the file of the first scale's starting image (stylize's init_image)
     last_polled: float = 0.0  # when it was queued, then at each status request
     id: str = field(default_factory=lambda: secrets.token_hex(8))
     state: str = QUEUED
@@ -60,7 +61,7 @@ class Job:
     @property
     def size(self) -> int:
         """Bytes of image files the job holds while it waits."""
-        return len(self.content or b"") + sum(len(s) for s in self.styles or ())
+        return len(self.content or b"") + sum(len(s) for s in self.styles or ()) + len(self.init or b"")
 
     def status(self) -> dict:
         return {"id": self.id, "state": self.state, "progress": round(self.progress, 4),
@@ -171,7 +172,7 @@ class JobQueue:
 
         try:
             image = stylize(job.content, job.styles, style_weights=job.style_weights, preset=job.preset,
-                            progress=on_progress, cancel=job.cancel, **job.settings)
+                            progress=on_progress, cancel=job.cancel, init_image=job.init, **job.settings)
             result = png_bytes(image)
         except Cancelled:
             outcome = (CANCELLED, job.cancel_reason, None)
@@ -198,7 +199,7 @@ class JobQueue:
         job.stage = error if state == CANCELLED else state  # says why it was cancelled
         if state == DONE:
             job.progress = 1.0
-        job.content = job.styles = None  # the inputs are no longer needed
+        job.content = job.styles = job.init = None  # the inputs are no longer needed
         self.last_finished = job.finished_at
         self._prune()
 

@@ -44,7 +44,7 @@ from .options import DEVICES, PRESETS, Options
 TOKEN_ENV = "SWAG_ENGINE_TOKEN"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_PIXELS = 100_000_000
-FIELDS = ("content", "style", "style_weights", "options", "abandon_after")
+FIELDS = ("content", "style", "style_weights", "options", "abandon_after", "init")
 # Connections handled at once, each on its own thread; more are answered 503 by the listening thread.
 MAX_CONNECTIONS = 32
 # Request bodies read and checked at once; a POST beyond them is answered 503 before its body is read.
@@ -57,10 +57,12 @@ _CHALLENGE = re.compile(r"[0-9a-f]{32,128}")
 
 
 def body_limit(max_pixels: int) -> int:
-    """The largest request body, from the largest image: room for two image files of
-    `max_pixels` pixels at 8 bytes a pixel (16-bit RGBA, uncompressed: a PNG of noise hardly
+    """The largest request body, from the largest image: room for three image files of
+    `max_pixels` pixels (the content, an init image of the same size, as animation frames send,
+    and a style) at 8 bytes a pixel (16-bit RGBA, uncompressed: a PNG of noise hardly
     compresses), as base64 (4 characters for 3 bytes), and 1 MiB for the JSON around them."""
-    return 4 * math.ceil(2 * 8 * max_pixels / 3) + 2**20
+    files = 3 * 8 * max_pixels
+    return 4 * math.ceil(files / 3) + 2**20
 
 
 def proof(token: str, challenge: str) -> str:
@@ -197,12 +199,16 @@ class Service:
         abandon_after = payload.get("abandon_after")
         if abandon_after is not None and not (_is_number(abandon_after) and 0 < abandon_after < math.inf):
             raise HTTPProblem(400, f"abandon_after must be a number of seconds above 0, e.g. 10, not {abandon_after!r}")
+        init = payload.get("init")
+        images = [("content", payload["content"]), *(("style", s) for s in styles)]
+        if init is not None:
+            images.append(("init", init))
         # Every image's size is checked before any of them is decoded.
-        what = ["content"] + ["style"] * len(styles)
-        files = [self.checked_file(value, name) for value, name in zip([payload["content"], *styles], what)]
-        for data, name in zip(files, what):
+        files = [self.checked_file(value, name) for name, value in images]
+        for data, (name, _) in zip(files, images):
             _check_decodes(data, name)
-        return Job(files[0], files[1:], weights, preset, options, abandon_after)
+        init_file = files.pop() if init is not None else None
+        return Job(files[0], files[1:], weights, preset, options, abandon_after, init_file)
 
     def checked_options(self, options) -> tuple[str | None, dict]:
         """(preset, settings) of a job's options, validated as the command line validates them."""
@@ -365,7 +371,11 @@ class Handler(BaseHTTPRequestHandler):
         raise HTTPProblem(409, f"job {job.id} has no result: it is {reason}")
 
     def _health(self, query: str) -> dict:
-        reply = {"status": "ok", "version": __version__, "device": self.service.device}
+        """Answered without the token: nothing in it is secret (the presets' settings are the same
+        in every copy of the engine). A client trusts it, presets included, only once the proof
+        for its challenge checks out."""
+        # The presets' settings, for a dialog that shows what "the preset's" size and iterations are.
+        reply = {"status": "ok", "version": __version__, "device": self.service.device, "presets": PRESETS}
         challenge = parse_qs(query, keep_blank_values=True).get("challenge")
         if challenge is not None:
             if len(challenge) != 1 or not _CHALLENGE.fullmatch(challenge[0]):

@@ -214,18 +214,22 @@ def _prepare_styles(style, style_weights: Sequence[float] | None) -> list[tuple[
 
 
 def stylize(content, style, *, style_weights: Sequence[float] | None = None, preset: str | None = None,
-            progress: ProgressCallback | None = None, cancel=None, **settings) -> Image.Image:
+            progress: ProgressCallback | None = None, cancel=None, init_image=None, **settings) -> Image.Image:
     """Stylise `content` with `style` and return a PIL image of the content's size and mode.
 
     content, style: a path, bytes or a PIL image; style may be a list of them, blended with
     `style_weights` (their Gram targets are averaged with those weights). `settings` are the
     fields of `Options` (arch, weights, smoothing, size, iterations, preserve_colors, strength,
     seed, device...) over the preset's values. `progress` receives `Progress` updates; setting
-    `cancel` (a threading.Event) stops the job within one iteration with `Cancelled`."""
+    `cancel` (a threading.Event) stops the job within one iteration with `Cancelled`.
+    `init_image` (a path, bytes or PIL image), when given, is the first scale's starting image,
+    resized to it, instead of the content (or noise): the GIMP filter starts each animation frame
+    from the frame plus half of what stylising changed in the previous frame."""
     opts = Options.build(preset, **settings)
     report = _Reporter(progress)
     content_image = images.open_image(content, "content")
     styles = _prepare_styles(style, style_weights)
+    init = images.to_tensor(images.open_image(init_image, "init image")) if init_image is not None else None
     device = pick_device(opts.device)
 
     if opts.precision == "bf16" and device.type != "cuda":
@@ -262,7 +266,9 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
             style_side = max(16, round(max(h, w) * opts.style_scale))
             styles_k = [(_resize(t, _within(_fit(*t.shape[-2:], style_side), budget, arch.min_size)).to(device), wt)
                         for t, wt in style_tensors]
-            if x is None:
+            if x is None and init is not None:
+                x = _resize(init, (h, w))
+            elif x is None:
                 x = content_k.clone() if opts.init == "content" else torch.rand(content_k.shape, generator=generator)
             else:
                 x = _resize(x, (h, w))

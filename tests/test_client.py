@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine_process import ONE_THREAD, QUICK, SLOW, rgba_content, start_engine
+from engine_process import ONE_THREAD, QUICK, SLOW, rgba_content
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "gimp_plugin" / "swag_style_transfer"
 CLIENT_FILE = CLIENT_DIR / "swag_client.py"
@@ -225,8 +225,8 @@ def test_decode_refuses_what_it_does_not_read():
 
 # -- configuration and starting the engine ---------------------------------------------------
 
-def test_no_config_means_not_installed(tmp_path):
-    with pytest.raises(EngineError, match="engine not installed .*run python3 installer/install.py"):
+def test_no_config_means_no_engine_is_configured(tmp_path):
+    with pytest.raises(EngineError, match="no engine is configured for this GIMP .*run python3 installer/install.py"):
         EngineClient.from_config(str(tmp_path))
 
 
@@ -238,10 +238,48 @@ def test_environment_overrides_the_config(tmp_path, monkeypatch):
     assert client.url == "http://127.0.0.1:2" and client._token() == "from-the-environment"
 
 
-def test_missing_engine_python_says_install(tmp_path):
-    client = EngineClient.from_config(str(_write_config(tmp_path, engine_python=str(tmp_path / "no" / "python"))))
-    with pytest.raises(EngineError, match="engine not installed .*run python3 installer/install.py"):
+def test_a_relative_token_file_is_beside_the_config(tmp_path):
+    """The installer's copy of the token for a GIMP in a sandbox, whatever path the sandbox
+    gives the plug-in's folder."""
+    (tmp_path / "engine-token").write_text("the-copy\n")
+    client = EngineClient.from_config(str(_write_config(tmp_path, token_file="engine-token")))
+    assert client.token_file == str(tmp_path / "engine-token") and client._token() == "the-copy"
+
+
+def test_an_unreadable_token_file_says_to_rerun_the_installer(tmp_path):
+    client = EngineClient.from_config(str(_write_config(tmp_path, token_file=str(tmp_path / "missing"))))
+    with pytest.raises(EngineError, match="cannot read the engine's token file .*missing .*installer/install.py "
+                                          "again .*a copy GIMP can read"):
+        client._token()
+
+
+def test_python_not_visible_from_gimp_says_to_start_the_engine_outside(tmp_path):
+    """A Flatpak or Snap GIMP does not see the engine's Python: installing again fixes nothing."""
+    python = tmp_path / "not-in-this-sandbox" / "python"
+    config = _write_config(tmp_path, engine_python=str(python))
+    port = json.loads((config / "swag_engine.json").read_text())["engine_url"].rsplit(":", 1)[1]
+    with pytest.raises(EngineError) as error:
+        EngineClient.from_config(str(config)).ensure_running()
+    message = str(error.value)
+    assert f"its Python {python} is not visible from GIMP (a Flatpak or Snap GIMP runs in a sandbox)" in message
+    assert f"start the engine outside GIMP with `{python} -m swag_core serve --idle-timeout 0 --port {port}`" \
+        in message and "docs/install.md" in message and "\n" not in message
+
+
+def test_an_engine_url_without_an_engine_to_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWAG_ENGINE_URL", "http://127.0.0.1:8765")
+    with pytest.raises(EngineError, match=r"no engine answers at http://127.0.0.1:8765 and none is configured for "
+                                          r"GIMP to start: start one with `swag serve --idle-timeout 0`"):
+        EngineClient.from_config(str(tmp_path)).ensure_running()
+
+
+def test_a_remote_engine_that_does_not_answer(tmp_path):
+    client = EngineClient("http://192.0.2.1:8765", token="x", engine_python=sys.executable)
+    client.health = lambda: None  # nothing answers (without a network timeout in the test)
+    with pytest.raises(EngineError, match=r"the engine at http://192.0.2.1:8765 does not answer: start it on that "
+                                          r"machine"):
         client.ensure_running()
+    assert client.process is None  # an engine on another machine is not started here
 
 
 def test_port_taken_by_another_program(tmp_path):
@@ -506,7 +544,7 @@ class _Squatter(http.server.BaseHTTPRequestHandler):
 
     def _any(self):
         self.requests.append((self.command, self.path, self.headers.get("Authorization")))
-        answer = {"status": "ok", "version": "0.1.0", "device": "cpu"}
+        answer = {"status": "ok", "version": "0.1.0", "device": "cpu", "presets": {"fast": {"size": 1}}}
         if self.proof:
             answer["proof"] = self.proof
         body = json.dumps(answer).encode()
@@ -538,6 +576,22 @@ def test_a_program_that_took_the_port_first_gets_neither_token_nor_image(tmp_pat
         squatter.server_close()
     assert [(method, path.split("?")[0], auth) for method, path, auth in handler.requests] == [("GET", "/health", None)]
     assert client.process is None  # and no engine was started in its place
+
+
+def test_presets_come_only_from_an_engine_that_proves_it_knows_the_token(started, plugin_dir, tmp_path):
+    from swag_core.options import PRESETS
+
+    assert EngineClient.from_config(str(plugin_dir)).presets() == PRESETS
+    squatter = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("Squatter", (_Squatter,), {"requests": []}))
+    threading.Thread(target=squatter.serve_forever, daemon=True).start()
+    try:
+        folder = _write_config(tmp_path, engine_url="http://127.0.0.1:%d" % squatter.server_address[1])
+        (tmp_path / "token").write_text("the-users-token\n")
+        with pytest.raises(EngineError, match="does not know your engine token"):
+            EngineClient.from_config(str(folder)).presets()
+    finally:
+        squatter.shutdown()
+        squatter.server_close()
 
 
 def test_a_busy_engine_gets_the_job_again_after_retry_after(started, plugin_dir, photo, style):

@@ -14,7 +14,8 @@ from gimpshim.reference_engine import ReferenceEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "gimp_plugin" / "swag_style_transfer_210.py"
-LIB_SOURCES = [ROOT / "gimp_plugin" / "swag_style_transfer" / n for n in ("swag_client.py", "swag_gimp_common.py")]
+LIB_SOURCES = sorted(p for p in (ROOT / "gimp_plugin" / "swag_style_transfer").glob("*.py")
+                     if p.name != "swag_style_transfer.py")  # what the installer puts in the lib folder
 NAME = "python-fu-swag-style-transfer"
 NONINTERACTIVE = gimp2.RUN_NONINTERACTIVE
 RGB, GRAY, INDEXED = (int(t) for t in ImageBaseType)
@@ -40,10 +41,12 @@ def use_engine(monkeypatch, gimp, engine):
     return engine
 
 
-def args(style, preset=1, architecture=0, smoothing=0, size=0, iterations=0, strength=1.0,
-         preserve_colors=False, seed=0, device=0, layer_name=""):
-    return [str(style) if style is not None else "", preset, architecture, smoothing, size, iterations,
-            strength, preserve_colors, seed, device, layer_name]
+def args(style, preset=1, architecture=5, smoothing=0, size=0, iterations=0, strength=1.0,
+         preserve_colors=False, seed=0, device=0, layer_name="", style_layer=None, animation=False):
+    """gimpfu's arguments after (image, drawable): options as indices, defaults as registered."""
+    return [1 if style_layer is not None else 0, str(style) if style is not None else "", style_layer, preset,
+            architecture, smoothing, size, iterations, strength, preserve_colors, seed, device, animation,
+            layer_name]
 
 
 def pattern(i, j):
@@ -65,12 +68,20 @@ def test_registration_matches_the_gimp_3_plugin(gimp):
     reg = gimp.registered[NAME]
     assert reg["menu"] == "<Image>/Filters/Artistic" and reg["label"] == "SWAG Style Transfer..."
     assert reg["imagetypes"] == "RGB*, GRAY*"
-    names = [p[1] for p in reg["params"]]
-    assert names == ["image", "drawable", "style-file", "preset", "architecture", "smoothing", "size",
-                     "iterations", "strength", "preserve-colors", "seed", "device", "layer-name"]
     common = gimp.namespace["common"]
-    options = {p[1]: p[4] for p in reg["params"] if p[0] == gimp2.PF_OPTION}
-    assert options["preset"] == tuple(label for _, label in common.PRESETS)
+    assert [p[:2] for p in reg["params"][:2]] == [(gimp2.PF_IMAGE, "image"), (gimp2.PF_DRAWABLE, "drawable")]
+    kinds = {common.FILE: gimp2.PF_FILE, common.LAYER: gimp2.PF_LAYER, common.CHOICE: gimp2.PF_OPTION,
+             common.INT: gimp2.PF_SPINNER, common.DOUBLE: gimp2.PF_SLIDER, common.BOOLEAN: gimp2.PF_TOGGLE,
+             common.STRING: gimp2.PF_STRING}
+    # The shared table's arguments, in its order, with its labels (no mnemonic marks: gimpfu shows
+    # them as they are), ranges and defaults.
+    for spec, param in zip(common.ARGUMENTS, reg["params"][2:], strict=True):
+        assert param[:3] == (kinds[spec.kind], spec.name, spec.label.replace("_", ""))
+        if spec.kind == common.CHOICE:
+            assert param[3:] == (spec.nicks().index(spec.default), tuple(label for _, label in spec.choices))
+        elif spec.kind in (common.INT, common.DOUBLE):
+            assert param[3:] == (spec.default, (spec.low, spec.high, spec.step))
+    assert args(None)[3:6] == [1, 5, 0]  # the defaults: balanced, vgg19, softmax
 
 
 def test_selection_on_an_offset_layer(gimp, monkeypatch, painting):
@@ -126,6 +137,34 @@ def test_indexed_image_is_refused(gimp, monkeypatch, painting):
     image, src = make(gimp, INDEXED, ImageType.INDEXED_IMAGE, 4, 4, channels=3)
     status, message = gimp.run(NAME, NONINTERACTIVE, image, src, *args(painting))
     assert status == gimp2.EXECUTION_ERROR and "Image > Mode > RGB" in message and engine.calls == []
+
+
+def test_style_from_a_layer_of_another_open_image(gimp, monkeypatch):
+    client = gimp.namespace["swag_client"]
+    engine = use_engine(monkeypatch, gimp, ReferenceEngine(client))
+    image, src = make(gimp, RGB, ImageType.RGBA_IMAGE, 8, 8)
+    _, style = make(gimp, GRAY, ImageType.GRAYA_IMAGE, 5, 4, channels=2)
+    style.name = "pencil"
+    assert gimp.run(NAME, NONINTERACTIVE, image, src, *args(None, style_layer=style)) == (gimp2.SUCCESS, None)
+    assert image.layers[0].name == "SWAG: pencil"
+    w, h, channels, depth, raw = client.decode_png(engine.calls[0]["style"])
+    assert (w, h, channels, depth) == (5, 4, 2, 8) and raw == style.get_pixel_rgn(0, 0, 5, 4, False)[0:5, 0:4]
+
+
+def test_animation_frames_open_a_new_image(gimp, monkeypatch, painting):
+    engine = use_engine(monkeypatch, gimp, ReferenceEngine(gimp.namespace["swag_client"]))
+    image, bottom = make(gimp, RGB, ImageType.RGB_IMAGE, 6, 4, channels=3)
+    top = gimp.modules["gimp"].Layer(image, "Frame 2 (80ms)", 6, 4, ImageType.RGB_IMAGE, 100, gimp2.LAYER_MODE_NORMAL)
+    image.insert_layer(top, None, 0)
+    top._m.pixels = [(0.2, 0.4, 0.6)] * 24
+    image._m.undo_steps.clear()
+    before = image._m.snapshot()
+    assert gimp.run(NAME, NONINTERACTIVE, image, top, *args(painting, animation=True)) == (gimp2.SUCCESS, None)
+    assert image._m.snapshot() == before
+    (new,) = gimp.recorder.displays
+    assert [l.name for l in new.layers] == ["Frame 2 (80ms)", "photo"]
+    assert new.layers[0].pixels == [(0.8, 0.6, 0.4)] * 24
+    assert engine.calls[0]["init"] is None and engine.calls[1]["init"] is not None  # bottom frame first
 
 
 def test_the_stand_in_refuses_bad_calls(gimp):

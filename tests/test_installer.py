@@ -158,7 +158,9 @@ def test_install_writes_the_layout_modes_and_config_gimp_requires(home, capsys):
 
     code, out, err = run_installer(capsys, "--python", ENGINE_PYTHON)
     assert code == 0, err
-    assert "Flatpak" in out and "swag_core serve" in out  # the sandbox note
+    # The sandbox note: how to run an engine that a Flatpak GIMP cannot start itself.
+    assert f"Start it outside GIMP and keep it running: {ENGINE_PYTHON} -m swag_core serve --idle-timeout 0" in out
+    assert "--autostart" in out
 
     modules = sorted(p.name for p in (SOURCES / "swag_style_transfer").glob("*.py")
                      if p.name != "swag_style_transfer.py")
@@ -166,8 +168,9 @@ def test_install_writes_the_layout_modes_and_config_gimp_requires(home, capsys):
     for plugins in (p30, p32, flatpak):
         folder = plugins / "swag_style_transfer"
         assert sorted(p.name for p in plugins.iterdir()) == ["swag_style_transfer"]
+        token_copy = ["engine-token"] if plugins == flatpak else []
         assert sorted(p.name for p in folder.iterdir()) == sorted(
-            ["swag_style_transfer.py", "swag_engine.json", *modules])
+            ["swag_style_transfer.py", "swag_engine.json", *modules, *token_copy])
         assert stat.S_IMODE(folder.stat().st_mode) & 0o755 == 0o755
         assert stat.S_IMODE((folder / "swag_style_transfer.py").stat().st_mode) == 0o755
         for name in ["swag_style_transfer.py", *modules]:
@@ -191,6 +194,13 @@ def test_install_writes_the_layout_modes_and_config_gimp_requires(home, capsys):
     for config in (p30 / "swag_style_transfer/swag_engine.json", lib / "swag_engine.json"):
         assert json.loads(config.read_text()) == expected
         assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    # The Flatpak GIMP cannot read ~/.config/swag/engine-token: its config names a copy beside it.
+    sandboxed = flatpak / "swag_style_transfer"
+    assert json.loads((sandboxed / "swag_engine.json").read_text()) == dict(expected, token_file="engine-token")
+    engine_token = (home / ".config/swag/engine-token").read_text()
+    assert (sandboxed / "engine-token").read_text() == engine_token and len(engine_token.strip()) >= 32
+    for path in (sandboxed / "engine-token", home / ".config/swag/engine-token"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert (home / ".local/state/swag-style-transfer").is_dir()  # where the client writes the engine's log
 
 
@@ -327,8 +337,7 @@ def test_uninstall_leaves_nothing_behind(home, capsys):
     assert run_installer(capsys, "--python", ENGINE_PYTHON)[0] == 0
     # What using the filter adds: the engine's token, its log, and GIMP's own byte-code cache.
     config = json.loads((home / ".config/GIMP/3.0/plug-ins/swag_style_transfer/swag_engine.json").read_text())
-    Path(config["token_file"]).parent.mkdir(parents=True)
-    Path(config["token_file"]).write_text("secret\n")
+    assert Path(config["token_file"]).is_file()  # made for the Flatpak GIMP's copy
     Path(config["log_file"]).write_text("ready on http://127.0.0.1:8765\n")
     cache = home / ".config/GIMP/2.10/plug-ins/swag_style_transfer_210_lib/swag_client.pyc"
     cache.write_bytes(b"\0")
@@ -417,3 +426,157 @@ def test_check_reports_a_config_that_names_a_missing_python(home, capsys):
     code, out, _ = run_installer(capsys, "--check")
     assert code == 1
     assert "its engine Python /home/someone-else/venv/bin/python does not exist" in out
+
+
+# A GIMP in a sandbox (Flatpak, Snap) --------------------------------------------------------
+
+@POSIX_ONLY
+def test_sandboxed_gimps_get_a_copy_of_the_engines_existing_token(home, capsys):
+    token_file = home / ".config/swag/engine-token"
+    token_file.parent.mkdir(parents=True)
+    token_file.write_text("the-engine-already-made-this\n")
+    token_file.chmod(0o600)
+    flatpak = gimp_folder(home, "3.0", "Flatpak")
+    snap = gimp_folder(home, "2.10", "Snap")
+    assert run_installer(capsys, "--python", ENGINE_PYTHON)[0] == 0
+    assert token_file.read_text() == "the-engine-already-made-this\n"  # kept: running engines use it
+    for folder in (flatpak / "swag_style_transfer", snap / "swag_style_transfer_210_lib"):
+        assert (folder / "engine-token").read_text() == "the-engine-already-made-this\n"
+        assert json.loads((folder / "swag_engine.json").read_text())["token_file"] == "engine-token"
+
+
+def _check_parts(capsys, target, *argv_install):
+    """Install, then run only --check's per-GIMP parts (not the engine start and stylisation)."""
+    from installer import check
+
+    assert run_installer(capsys, "--python", ENGINE_PYTHON, *argv_install)[0] == 0
+    report = check.Report("install.py")
+    config = check._check_config(report, target, locations.LINUX)
+    if config and target.sandboxed:
+        check._check_sandbox_engine(report, target, config, locations.LINUX)
+    return report.failures, capsys.readouterr().out
+
+
+@POSIX_ONLY
+def test_check_finds_a_sandboxed_gimp_that_cannot_read_the_token(home, capsys):
+    plugins = gimp_folder(home, "3.0", "Flatpak")
+    target = locations.GimpFolder("3", "3.0", "Flatpak", plugins)
+    config_path = plugins / "swag_style_transfer/swag_engine.json"
+    assert run_installer(capsys, "--python", ENGINE_PYTHON)[0] == 0
+    # An install from before the copy: the config names the engine's own file.
+    config = json.loads(config_path.read_text())
+    config["token_file"] = str(home / ".config/swag/engine-token")
+    config_path.write_text(json.dumps(config))
+    from installer import check
+
+    report = check.Report("install.py")
+    assert check._check_config(report, target, locations.LINUX) is None
+    out = capsys.readouterr().out
+    assert (f"FAIL  config for GIMP 3.0 (Flatpak): its config names the token file {home}/.config/swag/engine-token, "
+            f"which GIMP in a sandbox cannot read") in out
+    assert "fix: run `install.py`, which puts a copy of the engine's token beside the plug-in" in out
+    # The engine made a new token since: the copy is stale.
+    assert run_installer(capsys, "--python", ENGINE_PYTHON)[0] == 0
+    (home / ".config/swag/engine-token").write_text("a-new-token\n")
+    report = check.Report("install.py")
+    assert check._check_config(report, target, locations.LINUX) is None
+    assert "differs from the engine's token" in capsys.readouterr().out
+
+
+@POSIX_ONLY
+def test_check_says_a_sandboxed_gimp_needs_an_engine_that_runs_on_its_own(home, capsys):
+    import http.server
+    import threading
+
+    plugins = gimp_folder(home, "3.0", "Flatpak")
+    target = locations.GimpFolder("3", "3.0", "Flatpak", plugins)
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"status": "ok"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    failures, out = _check_parts(capsys, target, "--engine-url", url)
+    assert failures == 1
+    assert f"FAIL  engine for GIMP 3.0 (Flatpak): a Flatpak GIMP cannot start the engine itself, and none answers " \
+           f"at {url}" in out
+    assert f"fix: start it outside GIMP and keep it running: `{ENGINE_PYTHON} -m swag_core serve --idle-timeout 0`, " \
+           f"or have it start at login: `install.py --autostart`" in out
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        failures, out = _check_parts(capsys, target, "--engine-url", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert failures == 0 and f"PASS  engine for GIMP 3.0 (Flatpak): an engine answers at {url}" in out
+
+
+# --autostart ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def systemctl(tmp_path, monkeypatch) -> Path:
+    """A systemctl on PATH that records its arguments (one call a line) and succeeds."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "systemctl-calls"
+    script = bin_dir / "systemctl"
+    script.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return calls
+
+
+@POSIX_ONLY
+def test_autostart_sets_up_a_systemd_user_service_that_keeps_the_engine_running(home, capsys, systemctl):
+    gimp_folder(home, "3.0", "Flatpak")
+    code, out, err = run_installer(capsys, "--python", ENGINE_PYTHON, "--engine-url", "http://127.0.0.1:9001",
+                                   "--device", "cpu", "--autostart")
+    assert code == 0, err
+    unit = home / ".config/systemd/user/swag-engine.service"
+    text = unit.read_text()
+    assert f"ExecStart={ENGINE_PYTHON} -m swag_core serve --host 127.0.0.1 --port 9001 --device cpu " \
+           f"--idle-timeout 0\n" in text
+    assert f"WorkingDirectory={Path(ENGINE_PYTHON).parent}\n" in text and "WantedBy=default.target" in text
+    assert systemctl.read_text().splitlines() == [
+        "--user daemon-reload", "--user enable swag-engine.service", "--user restart swag-engine.service"]
+    assert "Start it outside GIMP" not in out  # the service does
+    # A second run changes nothing and only makes sure it runs.
+    code, out, _ = run_installer(capsys, "--python", ENGINE_PYTHON, "--engine-url", "http://127.0.0.1:9001",
+                                 "--device", "cpu", "--autostart")
+    assert code == 0 and "nothing needed changing" in out
+    assert systemctl.read_text().splitlines()[-1] == "--user enable --now swag-engine.service"
+    # --uninstall stops and removes it.
+    assert run_installer(capsys, "--uninstall")[0] == 0
+    assert not unit.exists()
+    assert systemctl.read_text().splitlines()[-2:] == ["--user disable --now swag-engine.service",
+                                                       "--user daemon-reload"]
+
+
+def test_autostart_quotes_paths_as_systemd_reads_them():
+    from installer import autostart
+
+    text = autostart.unit_text(Path("/home/a b/100%/venv/bin/python"), "http://localhost:8765", "auto")
+    assert 'ExecStart="/home/a b/100%%/venv/bin/python" -m swag_core serve --host localhost --port 8765' in text
+
+
+@POSIX_ONLY
+def test_autostart_without_systemd_says_what_to_do_and_writes_no_unit(home, capsys, tmp_path, monkeypatch):
+    gimp_folder(home, "3.0", "Flatpak")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no systemctl
+    code, _, err = run_installer(capsys, "--python", ENGINE_PYTHON, "--autostart")
+    assert code == 1
+    assert f"--autostart needs systemd (no systemctl here); start the engine another way: `{ENGINE_PYTHON} -m " \
+           f"swag_core serve --idle-timeout 0` at login" in err
+    assert not (home / ".config/systemd").exists()
+
+
+def test_autostart_is_for_an_engine_on_this_computer(capsys):
+    with pytest.raises(SystemExit):
+        install.main(["--autostart", "--engine-url", "http://192.0.2.1:8765"])
+    assert "--autostart runs the engine on this computer" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import hmac
 import http.client
 import io
 import json
+import math
 import os
 import signal
 import socket
@@ -24,7 +25,7 @@ from swag_core.cli import main
 from engine_process import QUICK, SLOW, b64, png, rgba_content, start_engine
 
 
-MAX_PIXELS = 250_000  # 500x500: the body limit that follows is about 6.3 MiB, so a test body over it is small
+MAX_PIXELS = 250_000  # 500x500: the body limit that follows is 8.6 MiB, so a test body over it is small
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +97,22 @@ def _truncated_png(content: bytes) -> bytes:
     return content[: len(content) // 2]
 
 
+def _png(width: int, height: int, depth: int, color_type: int, pixel_data: bytes) -> bytes:
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+    header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(pixel_data)) + chunk(b"IEND", b"")
+
+
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims a huge image, with a few bytes of pixel data: refused before
     any decoding (decoding it would fail, or take gigabytes)."""
-    def chunk(tag, data):
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return _png(width, height, 8, 2, b"\0" * 64)
+
+
+def _noise_png(width: int, height: int) -> bytes:
+    """A 16-bit RGBA PNG of random samples: about the largest file that many pixels make."""
+    return _png(width, height, 16, 6, b"".join(b"\0" + os.urandom(8 * width) for _ in range(height)))
 
 
 BAD_REQUESTS = {
@@ -145,7 +155,12 @@ BAD_REQUESTS = {
                                       413, "the style image is 20000x20000"),
     "too many pixels": (lambda c, s: {"content": b64(_png_header_only(12_000, 9_000)), "style": b64(s)}, 413,
                         "12000x9000"),
-    "body too large": (lambda c, s: {"content": "A" * (7 * 2**20), "style": b64(s)}, 413, "at most 6 MiB"),
+    "init too many pixels": (lambda c, s: {"content": b64(c), "style": b64(s),
+                                            "init": b64(_png_header_only(12_000, 9_000))}, 413,
+                             "the init image is 12000x9000"),
+    "damaged init": (lambda c, s: {"content": b64(c), "style": b64(s), "init": b64(_truncated_png(c))}, 400,
+                     "init the data is damaged or truncated"),
+    "body too large": (lambda c, s: {"content": "A" * (10 * 2**20), "style": b64(s)}, 413, "at most 9 MiB"),
     **{f"abandon_after {value!r}": (lambda c, s, value=value: {"content": b64(c), "style": b64(s), "abandon_after": value},
                                     400, "abandon_after must be a number of seconds above 0")
        for value in ("soon", 0, -1.5, True)},
@@ -295,6 +310,16 @@ def test_a_refused_upload_is_answered_before_its_body_is_read(engine, case):
         status, headers, reply = _answer(conn)
     assert status == (401 if case == "unauthenticated" else 413), reply
     assert engine.healthy()
+
+
+def test_the_body_limit_holds_content_init_and_style_of_the_largest_image(engine):
+    """An animation frame's job sends three images; each of --max-pixels pixels of 16-bit RGBA
+    noise, which does not compress, they still fit the body limit that --max-pixels gives."""
+    side = math.isqrt(MAX_PIXELS)
+    body = {name: b64(_noise_png(side, side)) for name in ("content", "init", "style")}
+    status, reply = engine.request("POST", "/jobs", {**body, "options": QUICK})
+    assert status == 202, reply
+    assert engine.request("DELETE", f"/jobs/{reply['id']}")[0] == 200
 
 
 def test_bodies_read_at_once_are_bounded_and_the_rest_get_503(engine, content, style):

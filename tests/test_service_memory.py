@@ -16,7 +16,7 @@ from PIL import Image
 from engine_process import QUICK, png, start_engine
 
 UPLOADS = 20
-OVERSIZED = 64 * 2**20  # with the token, over the body limit that --max-pixels 250000 gives (6.1 MiB)
+OVERSIZED = 64 * 2**20  # with the token, over the body limit that --max-pixels 250000 gives (8.6 MiB)
 UNAUTHENTICATED = 5 * 2**20  # within the body limit, with a wrong token
 # The bound on how much the service's peak resident memory may grow during the storm. The
 # bodies sent add up to 10 x 64 + 10 x 5 MiB = 690 MiB; reading any of them would show.

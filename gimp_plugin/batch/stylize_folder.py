@@ -8,9 +8,11 @@ Each image goes through the installed "SWAG Style Transfer" procedure (so the en
 installed, or reachable through SWAG_ENGINE_URL / SWAG_ENGINE_TOKEN) and is saved as
 OUTPUT/NAME.png (PNG keeps alpha and 16-bit precision); the original files are not touched.
 Keyword arguments are the procedure's arguments with "_" for "-" (preset, architecture,
-smoothing, size, iterations, strength, preserve_colors, seed, device). A file that fails is
-reported and skipped; at the end an exception lists the failures, so gimp-console exits with
-status 64 when any image failed.
+smoothing, size, iterations, strength, preserve_colors, seed, device, animation). With
+animation=True every layer of a file is a frame (an animated GIF, or a layered XCF): the frames
+are stylised one after the other, each starting from the previous one's result, and saved as
+the animation OUTPUT/NAME.gif. A file that fails is reported and skipped; at the end an
+exception lists the failures, so gimp-console exits with status 64 when any image failed.
 """
 
 import os
@@ -21,7 +23,7 @@ gi.require_version("Gimp", "3.0")
 from gi.repository import Gimp, Gio  # noqa: E402
 
 PROCEDURE = "python-fu-swag-style-transfer"
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".xcf", ".bmp")
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".xcf", ".bmp", ".gif")
 
 
 def _config(proc, image, layer, style, options):
@@ -41,14 +43,29 @@ def _config(proc, image, layer, style, options):
     return config
 
 
+def _run(proc, config):
+    """The procedure's return values; its message as an exception when it failed."""
+    result = proc.run(config)
+    if result.index(0) != Gimp.PDBStatusType.SUCCESS:
+        raise RuntimeError(result.index(1) if result.length() > 1 else str(result.index(0)))
+    return result
+
+
 def _stylize_one(proc, path, style, out_path, options):
     image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
     try:
+        if image.get_base_type() == Gimp.ImageBaseType.INDEXED:  # a GIF: the filter needs RGB
+            image.convert_rgb()
         selected = image.get_selected_layers()
         source = selected[0] if selected else image.get_layers()[0]
-        result = proc.run(_config(proc, image, source, style, options))
-        if result.index(0) != Gimp.PDBStatusType.SUCCESS:
-            raise RuntimeError(result.index(1) if result.length() > 1 else str(result.index(0)))
+        result = _run(proc, _config(proc, image, source, style, options))
+        if options.get("animation"):
+            frames = result.index(1)
+            try:
+                _save_animation(frames, out_path)
+            finally:
+                frames.delete()
+            return
         image.remove_layer(source)  # the result has the source's alpha: keep it, not both
         if len(image.get_layers()) > 1:
             image.merge_visible_layers(Gimp.MergeType.CLIP_TO_IMAGE)
@@ -56,6 +73,18 @@ def _stylize_one(proc, path, style, out_path, options):
             raise RuntimeError("cannot save %s" % out_path)
     finally:
         image.delete()
+
+
+def _save_animation(image, out_path):
+    """An animated GIF that loops, each frame's delay as its layer name says ("(100ms)")."""
+    gif = Gimp.get_pdb().lookup_procedure("file-gif-export")
+    config = gif.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_property("file", Gio.File.new_for_path(out_path))
+    config.set_property("as-animation", True)
+    config.set_property("loop", True)
+    _run(gif, config)
 
 
 def run(input_dir, style, output_dir, **options):
@@ -72,8 +101,9 @@ def run(input_dir, style, output_dir, **options):
     if not os.path.isdir(output_dir):
         os.makedirs(output_dir)
     written, failed = [], []
+    extension = ".gif" if options.get("animation") else ".png"
     for name in names:
-        out_path = os.path.join(output_dir, os.path.splitext(name)[0] + ".png")
+        out_path = os.path.join(output_dir, os.path.splitext(name)[0] + extension)
         try:
             if out_path in written:
                 raise RuntimeError("another file already became %s; rename one of them" % out_path)

@@ -36,6 +36,7 @@ except ImportError:  # Python 2.7
 
 CONFIG_NAME = "swag_engine.json"
 INSTALL_HINT = "run python3 installer/install.py"
+DEFAULT_PORT = 8765  # swag serve's
 HEALTH_TIMEOUT = 5  # seconds; the engine answers on its own threads even while a job runs
 REQUEST_TIMEOUT = 30
 TRANSFER_TIMEOUT = 600  # sending or fetching an image of up to 100 megapixels
@@ -69,7 +70,9 @@ class EngineClient(object):
     @classmethod
     def from_config(cls, plugin_dir):
         """Settings from swag_engine.json in plugin_dir (the installer writes it);
-        SWAG_ENGINE_URL and SWAG_ENGINE_TOKEN in the environment win."""
+        SWAG_ENGINE_URL and SWAG_ENGINE_TOKEN in the environment win. A relative token_file is
+        beside the config: the installer puts a copy of the engine's token there for a GIMP in a
+        sandbox, which cannot read the engine's own file (docs/install.md)."""
         path = os.path.join(plugin_dir, CONFIG_NAME)
         config = {}
         if os.path.exists(path):
@@ -80,19 +83,23 @@ class EngineClient(object):
                 raise EngineError("cannot read %s (%s): %s" % (path, exc, INSTALL_HINT))
         url = os.environ.get("SWAG_ENGINE_URL") or config.get("engine_url")
         if not url:
-            raise EngineError("engine not installed (no %s): %s" % (path, INSTALL_HINT))
+            raise EngineError("no engine is configured for this GIMP (no %s): %s" % (path, INSTALL_HINT))
+        token_file = config.get("token_file")
+        if token_file and not os.path.isabs(token_file):
+            token_file = os.path.join(plugin_dir, token_file)
         return cls(url, token=os.environ.get("SWAG_ENGINE_TOKEN") or None,
-                   token_file=config.get("token_file"), engine_python=config.get("engine_python"),
+                   token_file=token_file, engine_python=config.get("engine_python"),
                    device=config.get("device") or "auto", log_file=config.get("log_file"))
 
     # -- the job -------------------------------------------------------------------------
 
-    def stylize(self, content_png, style_bytes, options, progress=None, should_cancel=None):
-        """The stylised image as PNG bytes. Starts the engine if it is not running."""
+    def stylize(self, content_png, style_bytes, options, progress=None, should_cancel=None, init_png=None):
+        """The stylised image as PNG bytes. Starts the engine if it is not running. `init_png`:
+        the image the engine starts from instead of the content (the previous animation frame)."""
         progress = progress or (lambda fraction, text: None)
         should_cancel = should_cancel or (lambda: False)
         self.ensure_running(progress)
-        job_id = self.submit(content_png, style_bytes, options, progress, should_cancel)
+        job_id = self.submit(content_png, style_bytes, options, progress, should_cancel, init_png)
         while True:
             if should_cancel():
                 self.cancel(job_id)
@@ -112,11 +119,13 @@ class EngineClient(object):
         self.cancel(job_id)  # frees the result in the engine at once; it would expire anyway
         return result
 
-    def submit(self, content_png, style_bytes, options, progress=None, should_cancel=None):
+    def submit(self, content_png, style_bytes, options, progress=None, should_cancel=None, init_png=None):
         """The new job's id. While the engine answers 503 (it is receiving other images, or its
         queue is full), the job is offered again after the wait the engine asks for."""
         payload = {"content": _b64(content_png), "style": _b64(style_bytes), "options": options,
                    "abandon_after": ABANDON_AFTER}
+        if init_png is not None:
+            payload["init"] = _b64(init_png)
         deadline = time.time() + BUSY_TIMEOUT
         while True:
             status, body, headers = self._call("POST", "/jobs", payload, TRANSFER_TIMEOUT)
@@ -176,17 +185,31 @@ class EngineClient(object):
         raise EngineError("the port of %s is in use by another program (it answered HTTP %d, not like the "
                           "SWAG engine); close it or change engine_url in %s" % (self.url, status, CONFIG_NAME))
 
+    def presets(self):
+        """{preset: its settings} as the running engine reports them; None when no engine
+        answers (or one too old to say). Taken from health(), so only from an engine that proved
+        it knows the token: EngineError when another program answers at the URL."""
+        answer = self.health()
+        return answer.get("presets") if answer else None
+
+    def start(self):
+        """Start the engine, unless the one this client started is still starting; returns at
+        once. Call it when health() is None. EngineError says why GIMP cannot start it."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        host, port = self._host_port()
+        problem = self._why_not_startable(host, port)
+        if problem:
+            raise EngineError(problem)
+        self._start(host, port)
+
     def ensure_running(self, progress=None):
         """Start the engine unless it answers already, and wait until it is ready."""
         if self.health() is not None:
             return
-        host, port = self._host_port()
-        if not _is_loopback(host):
-            raise EngineError("the engine at %s does not answer; start it there with `swag serve`, "
-                              "or unset SWAG_ENGINE_URL" % self.url)
         progress = progress or (lambda fraction, text: None)
         progress(0.0, "starting engine")
-        self._start(host, port)
+        self.start()
         deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:
             # Health first: another plug-in may have started the engine at the same moment, and
@@ -200,10 +223,26 @@ class EngineClient(object):
             time.sleep(0.25)
         raise EngineError("the engine did not become ready within %d s: %s" % (START_TIMEOUT, self._log_tail()))
 
+    def _why_not_startable(self, host, port):
+        """Why this client cannot start the engine that does not answer at its URL, or None. The
+        three cases need different fixes: the message names the one that applies."""
+        if not _is_loopback(host):
+            return ("the engine at %s does not answer: start it on that machine (docs/service.md), or "
+                    "check engine_url in %s and SWAG_ENGINE_URL" % (self.url, CONFIG_NAME))
+        # An engine started by hand must keep running: the plug-in cannot restart it.
+        serve = "serve --idle-timeout 0" + ("" if port == DEFAULT_PORT else " --port %d" % port)
+        if not self.engine_python:
+            return ("no engine answers at %s and none is configured for GIMP to start: start one with "
+                    "`swag %s`, or %s" % (self.url, serve, INSTALL_HINT))
+        if not os.path.isfile(self.engine_python):
+            return ("no engine answers at %s and GIMP cannot start it: its Python %s is not visible from "
+                    "GIMP (a Flatpak or Snap GIMP runs in a sandbox); start the engine outside GIMP with "
+                    "`%s -m swag_core %s` (docs/install.md, 'GIMP in a sandbox'), or %s if it was removed"
+                    % (self.url, self.engine_python, self.engine_python, serve, INSTALL_HINT))
+        return None
+
     def _start(self, host, port):
         python = self.engine_python
-        if not python or not os.path.isfile(python):
-            raise EngineError("engine not installed (no Python at %s): %s" % (python, INSTALL_HINT))
         args = [python, "-m", "swag_core", "serve", "--host", host, "--port", str(port), "--device", self.device]
         if self.token_file:
             args += ["--token-file", self.token_file]
@@ -241,7 +280,7 @@ class EngineClient(object):
 
     def _host_port(self):
         parsed = urlparse(self.url)
-        return parsed.hostname or "127.0.0.1", parsed.port or 8765
+        return parsed.hostname or "127.0.0.1", parsed.port or DEFAULT_PORT
 
     # -- HTTP ----------------------------------------------------------------------------
 
@@ -252,8 +291,9 @@ class EngineClient(object):
             with open(self.token_file or "") as f:
                 return f.read().strip()
         except (IOError, OSError) as exc:
-            raise EngineError("cannot read the engine's token file %s (%s); set SWAG_ENGINE_TOKEN or "
-                              "restart the engine" % (self.token_file, exc))
+            raise EngineError("cannot read the engine's token file %s (%s): %s again (for a GIMP in a "
+                              "sandbox it puts a copy GIMP can read beside the plug-in), or set "
+                              "SWAG_ENGINE_TOKEN" % (self.token_file, exc, INSTALL_HINT))
 
     def _token_source(self):
         return "SWAG_ENGINE_TOKEN" if self.token else "from %s" % self.token_file

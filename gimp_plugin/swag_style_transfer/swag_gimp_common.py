@@ -1,30 +1,60 @@
-"""What the GIMP 3 and the GIMP 2.10 plug-ins share: everything between "the pixels of the
-selected area" and "the pixels of the new layer", without any GIMP call.
-
-- the plug-in's choices and how its arguments become engine options;
-- the new layer's name; reading the style file with errors that say what to do;
-- the stylised area (the selection's bounds on the layer, or the whole layer);
-- pixels <-> PNG: the colour channels go to the engine, the source's own alpha goes back into
-  the result untouched (at the layer's precision, whatever the engine does with it);
-- one-line error messages for everything that can go wrong.
+"""What the GIMP 3 and the GIMP 2.10 plug-ins share, without any GIMP call: the filter's
+arguments (one declarative table, from which both plug-ins register the procedure), how they
+become engine options, the style file, the stylised area, the new layer's name, and the one-line
+messages for everything that can go wrong.
 
 Standard library only and Python 2.7 compatible: GIMP 2.10's Python-Fu runs it too (the
-installer copies it next to the 2.10 plug-in). Pixel data is handled with extended slices,
-which run at C speed in both Pythons: a per-pixel Python loop would take seconds on a photo.
+installer copies it next to the 2.10 plug-in).
 """
 
 from __future__ import division
 
 import os
-import sys
 
 import swag_client
 
 PLUGIN_TITLE = "SWAG Style Transfer"
+PROCEDURE = "python-fu-swag-style-transfer"
+MENU_LABEL = "SWAG Style Transfer..."
+MENU_PATH = "<Image>/Filters/Artistic"
+IMAGE_TYPES = "RGB*, GRAY*"
+AUTHORS = "SWAG Style Transfer authors"
+DATE = "2026"
+BLURB = "Paint the layer in the style of an image (SWAG style transfer)"
+HELP = ("Stylises each selected layer, or the selected area of it, with the style of an image file or of a "
+        "layer of any open image, into a new layer above it, in one undo step. With Animation frames, every "
+        "layer is a frame: each one starts from half of the previous frame's stylisation carried onto it, into a "
+        "new image. Runs through the local SWAG engine (swag serve).")
 
-# Choices of the dialog, in the order shown. The engine accepts these exact names
-# (swag_core.options.PRESETS, networks.ARCHITECTURES, smoothing.MODES, options.DEVICES); a test
-# checks that they stay in step.
+# Kinds of argument. Each plug-in maps them to its own API's (GIMP 3: add_*_argument; GIMP
+# 2.10: PF_*).
+FILE, LAYER, CHOICE, INT, DOUBLE, BOOLEAN, STRING = "file", "layer", "choice", "int", "double", "boolean", "string"
+
+
+class Argument(object):
+    """One argument of the filter. `label` carries the dialog's mnemonic ("_Quality": Alt+Q);
+    GIMP 3 checks that no two labels, and no label and dialog button, share one."""
+
+    def __init__(self, name, kind, label, help, default=None, low=None, high=None, step=None, choices=()):
+        self.name, self.kind, self.label, self.help = name, kind, label, help
+        self.default, self.low, self.high, self.step, self.choices = default, low, high, step, choices
+
+    @property
+    def text(self):
+        """The label without its mnemonic mark (GIMP 2.10's dialog shows underscores as they are)."""
+        return self.label.replace("_", "", 1)
+
+    @property
+    def mnemonic(self):
+        return self.label[self.label.index("_") + 1].lower()
+
+    def nicks(self):
+        return [nick for nick, _ in self.choices]
+
+
+# Choices in the order shown. The engine accepts these exact names (swag_core.options.PRESETS,
+# networks.ARCHITECTURES, smoothing.MODES, options.DEVICES); a test checks that they stay in step.
+# The presets' sizes and iterations are the engine's: the GIMP 3 dialog asks the engine for them.
 PRESETS = (("fast", "Fast (preview)"), ("balanced", "Balanced"), ("best", "Best (slow)"))
 ARCHITECTURES = (
     ("resnet50", "ResNet-50"), ("resnet101", "ResNet-101"), ("wide_resnet50_2", "Wide ResNet-50-2"),
@@ -35,47 +65,80 @@ ARCHITECTURES = (
 SMOOTHING = (("softmax", "Softmax (SWAG)"), ("shift", "Shift (linear control)"), ("channel", "Per channel"),
              ("none", "None (plain Gatys)"))
 DEVICES = (("auto", "Automatic"), ("gpu", "GPU"), ("cpu", "CPU"))
-DEFAULTS = {
-    "preset": "balanced", "architecture": "vgg19", "smoothing": "softmax", "size": 0,
-    "iterations": 0, "strength": 1.0, "preserve-colors": False, "seed": 0, "device": "auto",
-    "layer-name": "",
-}
+STYLE_SOURCES = (("file", "Image file"), ("layer", "Layer of an open image"))
 MAX_SIZE = 16384
 MAX_ITERATIONS = 100000
 MAX_SEED = 2 ** 31 - 1  # a GIMP int argument is 32-bit
+
+# The procedure's arguments after the image and its drawables, in the dialog's order.
+ARGUMENTS = (
+    Argument("style-source", CHOICE, "St_yle from", "Take the style from an image file or from a layer of any "
+             "open image", "file", choices=STYLE_SOURCES),
+    Argument("style-file", FILE, "Style _file", "The image whose style is applied (when Style from is an "
+             "image file)"),
+    Argument("style-layer", LAYER, "Style lay_er", "The layer whose style is applied, from any open image (when "
+             "Style from is a layer)"),
+    Argument("preset", CHOICE, "_Quality", "Speed and quality preset: its working size and iterations apply "
+             "where those are 0", "balanced", choices=PRESETS),
+    Argument("architecture", CHOICE, "_Network", "Network whose features define the style", "vgg19",
+             choices=ARCHITECTURES),
+    Argument("smoothing", CHOICE, "S_moothing", "SWAG smoothing of the activations", "softmax", choices=SMOOTHING),
+    Argument("size", INT, "Working si_ze", "Working long side in pixels (0 = the preset's)", 0, 0, MAX_SIZE, 64),
+    Argument("iterations", INT, "_Iterations", "Optimiser iterations (0 = the preset's)", 0, 0, MAX_ITERATIONS, 10),
+    Argument("strength", DOUBLE, "S_trength", "1 = fully stylised, 0 = the original", 1.0, 0.0, 1.0, 0.05),
+    Argument("preserve-colors", BOOLEAN, "_Keep colours", "Transfer the texture only, keep the layer's colours",
+             False),
+    Argument("seed", INT, "See_d", "Random seed (for random network weights): the same seed gives the same "
+             "result", 0, 0, MAX_SEED, 1),
+    Argument("device", CHOICE, "De_vice", "Where the engine computes", "auto", choices=DEVICES),
+    Argument("animation", BOOLEAN, "_Animation frames", "Every layer of the image is a frame (bottom first): each "
+             "frame starts from half of the previous frame's stylisation carried onto it, which keeps the texture "
+             "of what does not move steadier; the frames go into a new image", False),
+    Argument("layer-name", STRING, "Ne_w layer name", 'Name of the new layers (empty = "SWAG: " and the style\'s '
+             "name); animation frames keep their names, which hold their timing", ""),
+)
+ARGUMENT = dict((a.name, a) for a in ARGUMENTS)
+DEFAULTS = dict((a.name, a.default) for a in ARGUMENTS)
 
 
 class FilterError(Exception):
     """Something the user can fix; the message is one line that says how."""
 
 
-def nicks(choices):
-    return [nick for nick, _ in choices]
-
-
-def engine_options(preset, architecture, smoothing, size, iterations, strength, preserve_colors,
-                   seed, device):
-    """The plug-in's arguments -> the engine's options (the service's names). 0 for size or
-    iterations means "the preset's", so it is left out rather than sent."""
-    for value, choices, what in ((preset, PRESETS, "preset"), (architecture, ARCHITECTURES, "architecture"),
-                                 (smoothing, SMOOTHING, "smoothing"), (device, DEVICES, "device")):
-        if value not in nicks(choices):
-            raise FilterError("unknown %s %r: choose one of %s" % (what, value, ", ".join(nicks(choices))))
+def engine_options(values):
+    """The filter's argument values ({name: value}, choices as nicks) -> the engine's options
+    (the service's names). 0 for size or iterations means "the preset's", so it is left out."""
+    for name in ("preset", "architecture", "smoothing", "device"):
+        nicks = ARGUMENT[name].nicks()
+        if values[name] not in nicks:
+            raise FilterError("unknown %s %r: choose one of %s" % (name, values[name], ", ".join(nicks)))
     options = {
-        "preset": preset, "arch": architecture, "smoothing": smoothing,
-        "strength": float(strength), "preserve_colors": bool(preserve_colors), "seed": int(seed),
-        "device": device,
+        "preset": values["preset"], "arch": values["architecture"], "smoothing": values["smoothing"],
+        "strength": float(values["strength"]), "preserve_colors": bool(values["preserve-colors"]),
+        "seed": int(values["seed"]), "device": values["device"],
     }
-    if size:
-        options["size"] = int(size)
-    if iterations:
-        options["iterations"] = int(iterations)
+    for name in ("size", "iterations"):
+        if values[name]:
+            options[name] = int(values[name])
     return options
 
 
-def layer_name(requested, style_path):
+def preset_text(presets, nick, note=None):
+    """The dialog's line under Quality: what the preset works at, as the engine says (`presets`
+    from its /health), or, until it has said, `note` on why not (the engine is starting, or
+    GIMP cannot start it)."""
+    label = dict(PRESETS).get(nick, nick)
+    settings = (presets or {}).get(nick) or {}
+    if "size" in settings and "iterations" in settings:
+        return ("%s works at up to %d px with %d iterations (where Working size and Iterations are 0)"
+                % (label, settings["size"], settings["iterations"]))
+    return "%s: the engine tells its working size and iterations once it runs%s" % (
+        label, " (%s)" % note if note else "")
+
+
+def layer_name(requested, style_name):
     requested = (requested or "").strip()
-    return requested or "SWAG: " + os.path.basename(style_path)
+    return requested or "SWAG: " + style_name
 
 
 def read_style(path):
@@ -118,105 +181,6 @@ def stylised_region(intersects, x, y, width, height, layer_width, layer_height, 
         raise FilterError("GIMP reported a selection outside layer %r (%d,%d %dx%d): Select > None "
                           "and try again" % (layer_label, x, y, width, height))
     return Region(x, y, width, height)
-
-
-class PixelLayout(object):
-    """How the plug-in holds a layer's pixels: `channels` samples per pixel (gray, gray+alpha,
-    RGB, RGB+alpha) of `sample_bytes` bytes (1, or 2 in the machine's byte order, as GIMP's
-    buffers give them)."""
-
-    def __init__(self, channels, sample_bytes):
-        if channels not in (1, 2, 3, 4) or sample_bytes not in (1, 2):
-            raise ValueError("unsupported pixel layout: %d channels of %d bytes" % (channels, sample_bytes))
-        self.channels, self.sample_bytes = channels, sample_bytes
-
-    @property
-    def has_alpha(self):
-        return self.channels in (2, 4)
-
-    @property
-    def colour_channels(self):
-        return self.channels - 1 if self.has_alpha else self.channels
-
-    @property
-    def pixel_bytes(self):
-        return self.channels * self.sample_bytes
-
-    def size(self, width, height):
-        return width * height * self.pixel_bytes
-
-
-def _swap16(data):
-    """16-bit samples between the machine's byte order and PNG's big-endian order."""
-    if sys.byteorder == "big":
-        return bytearray(data)
-    out = bytearray(len(data))
-    out[0::2] = data[1::2]
-    out[1::2] = data[0::2]
-    return out
-
-
-def _take_channels(data, pixel_bytes, first_byte, count):
-    """Bytes first_byte .. first_byte+count-1 of every pixel, packed."""
-    out = bytearray(len(data) // pixel_bytes * count)
-    for b in range(count):
-        out[b::count] = data[first_byte + b::pixel_bytes]
-    return out
-
-
-def content_png(raw, width, height, layout):
-    """The area's colour channels as the PNG the engine stylises (alpha stays here)."""
-    if len(raw) != layout.size(width, height):
-        raise ValueError("expected %d bytes of pixels, got %d" % (layout.size(width, height), len(raw)))
-    s = layout.sample_bytes
-    colour = _take_channels(raw, layout.pixel_bytes, 0, layout.colour_channels * s)
-    if s == 2:
-        colour = _swap16(colour)
-    return swag_client.encode_png(width, height, layout.colour_channels, 8 * s, bytes(colour))
-
-
-def result_pixels(png, width, height, layout, source_raw):
-    """The engine's PNG -> pixels in `layout`, with the source's alpha put back bit for bit."""
-    try:
-        w, h, channels, depth, data = swag_client.decode_png(png)
-    except Exception as exc:  # a broken answer is the engine's fault, not the user's
-        raise swag_client.EngineError("the engine returned an unreadable image (%s); see the engine log "
-                                      "and try again" % exc)
-    if (w, h) != (width, height):
-        raise swag_client.EngineError("the engine returned a %dx%d image for a %dx%d area; update the "
-                                      "engine (swag) and the plug-in together" % (w, h, width, height))
-    colour_in = channels - 1 if channels in (2, 4) else channels
-    if colour_in != layout.colour_channels:
-        raise swag_client.EngineError("the engine returned %d colour channels for %d; update the engine "
-                                      "(swag) and the plug-in together" % (colour_in, layout.colour_channels))
-    in_bytes = depth // 8
-    colour = _take_channels(data, channels * in_bytes, 0, colour_in * in_bytes)
-    s = layout.sample_bytes
-    if in_bytes == 2:
-        colour = _swap16(colour) if s == 2 else colour[0::2]  # more precision than the layer holds
-    elif s == 2:
-        # 8 -> 16 bit: v * 257 (the same byte twice), which maps 0..255 exactly onto 0..65535.
-        wide = bytearray(len(colour) * 2)
-        wide[0::2] = colour
-        wide[1::2] = colour
-        colour = wide
-    if not layout.has_alpha:
-        return bytes(colour)
-    out = bytearray(layout.size(width, height))
-    colour_bytes = layout.colour_channels * s
-    for b in range(colour_bytes):
-        out[b::layout.pixel_bytes] = colour[b::colour_bytes]
-    for b in range(s):
-        out[colour_bytes + b::layout.pixel_bytes] = source_raw[colour_bytes + b::layout.pixel_bytes]
-    return bytes(out)
-
-
-def stylize_pixels(client, raw, width, height, layout, style_bytes, options, progress, should_cancel):
-    """Stylise `raw` (the area's pixels in `layout`) with the engine; returns pixels in the same
-    layout. Raises FilterError, swag_client.EngineError or swag_client.Cancelled."""
-    result = client.stylize(content_png(raw, width, height, layout), style_bytes, options,
-                            progress=progress, should_cancel=should_cancel)
-    return result_pixels(result, width, height, layout, raw)
 
 
 def error_message(exc):

@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """GIMP 3 plug-in: Filters > Artistic > SWAG Style Transfer...
 
-Stylises the selected layer (or the selected area of it) with a style image through the local
-SWAG engine service, into a new layer directly above it. The pixel and option logic shared with
-the GIMP 2.10 plug-in is in swag_gimp_common.py; the engine is reached through swag_client.py.
+Registers the filter's arguments from swag_gimp_common.ARGUMENTS (the table the GIMP 2.10
+plug-in registers from too), shows GIMP's own dialog for them with a line that says what the
+chosen preset works at, and runs swag_filter.run with Gimp3Host, GIMP 3's calls for what the run
+needs. The engine is reached through swag_client.py.
 
 Cancelling: GIMP ends a plug-in whose progress the user cancels by killing its process (SIGKILL:
-no handler runs); there is no call through which a GIMP 3 Python plug-in learns of the cancel,
-so the client is given should_cancel=lambda: False. The image is only changed after the engine's
-result has arrived, so a killed plug-in leaves it exactly as it was. Its engine job stops
-about 10 s later: the client submits it with abandon_after (swag_client.ABANDON_AFTER), and the
-engine cancels a job whose status nobody has asked for that long.
+no handler runs); there is no call through which a GIMP 3 Python plug-in learns of the cancel.
+The image is only changed after every engine job has succeeded, so a killed plug-in leaves it
+exactly as it was. Its engine job stops about 10 s later: the client submits it with
+abandon_after (swag_client.ABANDON_AFTER), and the engine cancels a job whose status nobody has
+asked for that long.
 """
 
 import os
@@ -24,11 +25,14 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp, GimpUi, GLib, GObject  # noqa: E402
 
 import swag_client  # noqa: E402
+import swag_filter  # noqa: E402
 import swag_gimp_common as common  # noqa: E402
+import swag_pixels  # noqa: E402
 
-PROCEDURE = "python-fu-swag-style-transfer"
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 RW = GObject.ParamFlags.READWRITE
+PRESET_INFO = "preset-info"  # the dialog's line under Quality
+POLL_MS = 500  # how often the dialog asks a starting engine whether it is ready
 
 
 def _choice(choices):
@@ -38,170 +42,242 @@ def _choice(choices):
     return choice
 
 
-def _pixel_format(drawable, image):
-    """The babl format the pixels are read and written in, and its layout. Gamma-encoded (the
-    primed names): the engine works on sRGB values as stored in image files. 8-bit images as
-    u8; deeper ones as u16, which keeps 16-bit images exact and float images to 1/65535
-    (values outside 0..1 are clipped, as the engine's images have no room for them)."""
-    gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
-    deep = int(image.get_precision()) >= int(Gimp.Precision.U16_LINEAR)
-    alpha = drawable.has_alpha()
-    name = ("Y'" if gray else "R'G'B'") + ("A" if alpha else "") + (" u16" if deep else " u8")
-    return name, common.PixelLayout((1 if gray else 3) + (1 if alpha else 0), 2 if deep else 1)
+_ADD_ARGUMENT = {
+    common.FILE: lambda proc, a: proc.add_file_argument(a.name, a.label, a.help, Gimp.FileChooserAction.OPEN,
+                                                        True, None, RW),
+    common.LAYER: lambda proc, a: proc.add_layer_argument(a.name, a.label, a.help, True, RW),
+    common.CHOICE: lambda proc, a: proc.add_choice_argument(a.name, a.label, a.help, _choice(a.choices),
+                                                            a.default, RW),
+    common.INT: lambda proc, a: proc.add_int_argument(a.name, a.label, a.help, a.low, a.high, a.default, RW),
+    common.DOUBLE: lambda proc, a: proc.add_double_argument(a.name, a.label, a.help, a.low, a.high, a.default, RW),
+    common.BOOLEAN: lambda proc, a: proc.add_boolean_argument(a.name, a.label, a.help, a.default, RW),
+    common.STRING: lambda proc, a: proc.add_string_argument(a.name, a.label, a.help, a.default, RW),
+}
 
 
-def _read(drawable, region, fmt):
-    rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
-    return drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.CLAMP)
+def _values(config):
+    """The arguments' values, with the style file as a path."""
+    values = dict((a.name, config.get_property(a.name)) for a in common.ARGUMENTS)
+    style_file = values["style-file"]
+    values["style-file"] = style_file.get_path() if style_file is not None else None
+    return values
 
 
-def _write(layer, region, fmt, data):
-    buf = layer.get_buffer()
-    buf.set(Gegl.Rectangle.new(region.x, region.y, region.width, region.height), fmt, data)
-    buf.flush()
+def _format(layout):
+    """The babl format for pixels in `layout`. Gamma-encoded (the primed names): the engine works
+    on sRGB values as stored in image files; "RGBA" would be linear light."""
+    return (("Y'" if layout.colour_channels == 1 else "R'G'B'") + ("A" if layout.has_alpha else "")
+            + (" u16" if layout.sample_bytes == 2 else " u8"))
 
 
-def _check_target(image, drawable):
-    if image.get_base_type() == Gimp.ImageBaseType.INDEXED:
-        raise common.FilterError("indexed images are not supported: use Image > Mode > RGB (or "
-                                 "Grayscale) first")
-    if not isinstance(drawable, Gimp.Layer):
-        raise common.FilterError("%r is not a layer: select a layer (not a mask or channel) in the "
-                                 "Layers dialog" % drawable.get_name())
+class Gimp3Host(object):
+    """GIMP 3's calls for swag_filter.run (which lists what each one does)."""
 
+    def image_kind(self, image):
+        kinds = {Gimp.ImageBaseType.RGB: "rgb", Gimp.ImageBaseType.GRAY: "gray"}
+        return kinds.get(image.get_base_type(), "indexed")
 
-def _add_result_layer(image, source, name, fmt, region, pixels):
-    """Inside one undo group: a layer like `source` directly above it, holding the source's
-    pixels with `pixels` in `region`, masked by the selection when there is one."""
-    width, height = source.get_width(), source.get_height()
-    gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
-    if source.has_alpha():
-        kind = Gimp.ImageType.GRAYA_IMAGE if gray else Gimp.ImageType.RGBA_IMAGE
-    else:
-        kind = Gimp.ImageType.GRAY_IMAGE if gray else Gimp.ImageType.RGB_IMAGE
-    whole = common.Region(0, 0, width, height)
-    partial = (region.width, region.height) != (width, height)
-    image.undo_group_start()
-    layer = inserted = None
-    try:
-        layer = Gimp.Layer.new(image, name, width, height, kind, 100.0, Gimp.LayerMode.NORMAL)
-        inserted = image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
-        _, x, y = source.get_offsets()
-        layer.set_offsets(x, y)
-        if partial:  # outside the selection the result shows the source, for when the mask is removed
-            _write(layer, whole, fmt, _read(source, whole, fmt))
-        _write(layer, region, fmt, pixels)
-        if not Gimp.Selection.is_empty(image):
-            layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
-        layer.update(0, 0, width, height)
-    except Exception:
-        if inserted:
-            image.remove_layer(layer)
-        raise
-    finally:
+    def layer_problem(self, drawable):
+        if not isinstance(drawable, Gimp.Layer):
+            return ("%r is not a layer: select a layer (not a mask or channel) in the Layers dialog"
+                    % drawable.get_name())
+        if drawable.is_group():
+            return ("%r is a layer group: select the layers inside it, or Layer > Merge Layer Group first"
+                    % drawable.get_name())
+        return None
+
+    def name(self, drawable):
+        return drawable.get_name()
+
+    def size(self, drawable):
+        return drawable.get_width(), drawable.get_height()
+
+    def mask_intersect(self, drawable):
+        return drawable.mask_intersect()
+
+    def read(self, drawable, region):
+        """8-bit images as u8; deeper ones as u16, which keeps 16-bit images exact and float
+        images to 1/65535 (values outside 0..1 are clipped: the engine's images have no room)."""
+        image = drawable.get_image()
+        gray = image.get_base_type() == Gimp.ImageBaseType.GRAY
+        deep = int(image.get_precision()) >= int(Gimp.Precision.U16_LINEAR)
+        alpha = drawable.has_alpha()
+        layout = swag_pixels.PixelLayout((1 if gray else 3) + (1 if alpha else 0), 2 if deep else 1)
+        rect = Gegl.Rectangle.new(region.x, region.y, region.width, region.height)
+        return drawable.get_buffer().get(rect, 1.0, _format(layout), Gegl.AbyssPolicy.CLAMP), layout
+
+    def style_png(self, layer):
+        width, height = layer.get_width(), layer.get_height()
+        rect = Gegl.Rectangle.new(0, 0, width, height)
+        return swag_client.encode_png(width, height, 3, 8, layer.get_buffer().get(rect, 1.0, "R'G'B' u8",
+                                                                                  Gegl.AbyssPolicy.CLAMP))
+
+    def frames(self, image):
+        return list(reversed(image.get_layers()))
+
+    def selection_empty(self, image):
+        return Gimp.Selection.is_empty(image)
+
+    def progress_init(self, text):
+        Gimp.progress_init(text)
+
+    def progress(self, fraction, text):
+        Gimp.progress_set_text(text)
+        Gimp.progress_update(fraction)
+
+    def undo_group_start(self, image):
+        image.undo_group_start()
+
+    def undo_group_end(self, image):
         image.undo_group_end()
-    return layer
+
+    def copy_above(self, image, source, name):
+        layer = Gimp.Layer.new_from_drawable(source, image)
+        layer.set_name(name)
+        layer.set_mode(Gimp.LayerMode.NORMAL)
+        layer.set_opacity(100.0)
+        layer.set_visible(True)
+        image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
+        if layer.get_mask() is not None:
+            layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+        return layer
+
+    def write(self, layer, region, layout, pixels):
+        buf = layer.get_buffer()
+        buf.set(Gegl.Rectangle.new(region.x, region.y, region.width, region.height), _format(layout), pixels)
+        buf.flush()
+
+    def update(self, layer):
+        layer.update(0, 0, layer.get_width(), layer.get_height())
+
+    def mask_from_selection(self, layer):
+        layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+
+    def remove(self, image, layer):
+        image.remove_layer(layer)
+
+    def duplicate(self, image):
+        return image.duplicate()
+
+    def delete(self, image):
+        image.delete()
+
+
+class _PresetInfo(object):
+    """Keeps the dialog's line under Quality up to date: what the chosen preset works at, as the
+    engine reports it. An engine that is not running is started at once, in the background, so
+    that it is warm when the user presses OK; until it answers the line says so, and when GIMP
+    cannot start it the line says why, before the user has chosen anything."""
+
+    def __init__(self, config, label):
+        self.config, self.label = config, label
+        self.client = self.presets = self.note = self.timer = None
+        try:
+            self.client = swag_client.EngineClient.from_config(PLUGIN_DIR)
+            self.presets = self.client.presets()
+            if self.presets is None:
+                self.client.start()
+                self.note = "starting the engine..."
+                self.timer = GLib.timeout_add(POLL_MS, self._poll)
+        except swag_client.EngineError as exc:
+            self.note = str(exc)
+        config.connect("notify::preset", lambda *args: self._show())
+        self._show()
+
+    def _poll(self):
+        """Ask the starting engine again; GLib calls this every POLL_MS while it returns True."""
+        try:
+            self.presets = self.client.presets()
+            waiting = self.presets is None and self.client.process.poll() is None
+            if self.presets is None and not waiting:
+                self.note = "the engine stopped while starting; its log is %s" % self.client.log_file
+        except swag_client.EngineError as exc:  # another program answers at the engine's URL
+            self.note, waiting = str(exc), False
+        self._show()
+        if not waiting:
+            self.timer = None
+        return waiting
+
+    def _show(self):
+        self.label.set_text(common.preset_text(self.presets, self.config.get_property("preset"), self.note))
+
+    def stop(self):
+        if self.timer is not None:
+            GLib.source_remove(self.timer)
+            self.timer = None
+
+
+def _dialog(procedure, config):
+    """GIMP's dialog for the arguments. Returns (accepted, the engine client it made or None)."""
+    GimpUi.init(common.PROCEDURE)
+    # An empty string argument can arrive as None (GIMP 3.0.4 passes "" that way between
+    # processes), and its text entry complains (Gtk-CRITICAL) when shown None.
+    for argument in common.ARGUMENTS:
+        if argument.kind == common.STRING and config.get_property(argument.name) is None:
+            config.set_property(argument.name, "")
+    dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
+    label = dialog.get_label(PRESET_INFO, "", False, False)
+    label.set_line_wrap(True)
+    label.set_max_width_chars(60)
+    names = [a.name for a in common.ARGUMENTS]
+    names.insert(names.index("preset") + 1, PRESET_INFO)
+    dialog.fill(names)
+    for name, source in (("style-file", "file"), ("style-layer", "layer")):  # only the one in use
+        dialog.set_sensitive_if_in(name, None, "style-source", Gimp.ValueArray.new_from_values(
+            [GObject.Value(GObject.TYPE_STRING, source)]), True)
+    info = _PresetInfo(config, label)
+    try:
+        accepted = dialog.run()
+    finally:
+        info.stop()
+        dialog.destroy()
+    return accepted, info.client
 
 
 class SwagStyleTransfer(Gimp.PlugIn):
     def do_query_procedures(self):
-        return [PROCEDURE]
+        return [common.PROCEDURE]
 
     def do_set_i18n(self, name):
         return False
 
     def do_create_procedure(self, name):
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run, None)
-        proc.set_image_types("RGB*, GRAY*")
-        proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-        proc.set_menu_label("SWAG Style Transfer...")
-        proc.add_menu_path("<Image>/Filters/Artistic")
-        proc.set_documentation(
-            "Paint the layer in the style of an image (SWAG style transfer)",
-            "Stylises the selected layer, or the selected area of it, with a style image and puts "
-            "the result in a new layer above it. Runs through the local SWAG engine.",
-            name)
-        proc.set_attribution("SWAG Style Transfer authors", "SWAG Style Transfer authors", "2026")
-        d = common.DEFAULTS
-        proc.add_file_argument("style-file", "_Style image", "The image whose style is applied",
-                               Gimp.FileChooserAction.OPEN, True, None, RW)
-        proc.add_choice_argument("preset", "_Quality", "Speed and quality preset",
-                                 _choice(common.PRESETS), d["preset"], RW)
-        proc.add_choice_argument("architecture", "_Network", "Network whose features define the style",
-                                 _choice(common.ARCHITECTURES), d["architecture"], RW)
-        proc.add_choice_argument("smoothing", "S_moothing", "SWAG smoothing of the activations",
-                                 _choice(common.SMOOTHING), d["smoothing"], RW)
-        proc.add_int_argument("size", "Working si_ze", "Working long side in pixels (0 = the preset's)",
-                              0, common.MAX_SIZE, d["size"], RW)
-        proc.add_int_argument("iterations", "_Iterations", "Optimiser iterations (0 = the preset's)",
-                              0, common.MAX_ITERATIONS, d["iterations"], RW)
-        proc.add_double_argument("strength", "S_trength", "1 = fully stylised, 0 = the original",
-                                 0.0, 1.0, d["strength"], RW)
-        proc.add_boolean_argument("preserve-colors", "_Keep colours", "Transfer the texture only, keep "
-                                  "the layer's colours", d["preserve-colors"], RW)
-        proc.add_int_argument("seed", "S_eed", "Random seed (for random network weights)",
-                              0, common.MAX_SEED, d["seed"], RW)
-        proc.add_choice_argument("device", "_Device", "Where the engine computes",
-                                 _choice(common.DEVICES), d["device"], RW)
-        proc.add_string_argument("layer-name", "_Layer name", 'Name of the new layer (empty = "SWAG: " '
-                                 "and the style file's name)", d["layer-name"], RW)
+        proc.set_image_types(common.IMAGE_TYPES)
+        # One selected layer or several: each gets its own stylised layer.
+        proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE | Gimp.ProcedureSensitivityMask.DRAWABLES)
+        proc.set_menu_label(common.MENU_LABEL)
+        proc.add_menu_path(common.MENU_PATH)
+        proc.set_documentation(common.BLURB, common.HELP, name)
+        proc.set_attribution(common.AUTHORS, common.AUTHORS, common.DATE)
+        for argument in common.ARGUMENTS:
+            _ADD_ARGUMENT[argument.kind](proc, argument)
+        proc.add_image_return_value("new-image", "New image", "The stylised animation (with Animation frames; "
+                                    "otherwise none)", True, RW)
         return proc
 
     def run(self, procedure, run_mode, image, drawables, config, data):
-        interactive = run_mode == Gimp.RunMode.INTERACTIVE
-        if interactive:
-            GimpUi.init(PROCEDURE)
-            dialog = GimpUi.ProcedureDialog(procedure=procedure, config=config)
-            dialog.fill(None)
-            accepted = dialog.run()
-            dialog.destroy()
+        client = None
+        if run_mode == Gimp.RunMode.INTERACTIVE:
+            accepted, client = _dialog(procedure, config)
             if not accepted:
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
         try:
-            _stylize(image, drawables, config)
-        except Exception as exc:  # every failure becomes a message; the image is unchanged
+            client = client or swag_client.EngineClient.from_config(PLUGIN_DIR)
+            new_image = swag_filter.run(Gimp3Host(), client, image, drawables, _values(config))
+        except Exception as exc:  # every failure is one message, which GIMP shows; the image is unchanged
             message = common.error_message(exc)
             if message is None:
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
-            if interactive:
-                Gimp.message(message)
             return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
         finally:
             Gimp.progress_end()
-        if interactive:
+        if run_mode != Gimp.RunMode.NONINTERACTIVE:
+            if new_image is not None:
+                Gimp.Display.new(new_image)
             Gimp.displays_flush()
-        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, None)
-
-
-def _stylize(image, drawables, config):
-    if not drawables:
-        raise common.FilterError("no layer is selected: select a layer in the Layers dialog")
-    source = drawables[0]
-    _check_target(image, source)
-    style_file = config.get_property("style-file")
-    style_path = style_file.get_path() if style_file is not None else None
-    style = common.read_style(style_path)
-    options = common.engine_options(
-        config.get_property("preset"), config.get_property("architecture"),
-        config.get_property("smoothing"), config.get_property("size"),
-        config.get_property("iterations"), config.get_property("strength"),
-        config.get_property("preserve-colors"), config.get_property("seed"),
-        config.get_property("device"))
-    intersects, x, y, w, h = source.mask_intersect()
-    region = common.stylised_region(intersects, x, y, w, h, source.get_width(), source.get_height(),
-                                    source.get_name())
-    fmt, layout = _pixel_format(source, image)
-    Gimp.progress_init(common.PLUGIN_TITLE)
-
-    def progress(fraction, text):
-        Gimp.progress_set_text("%s: %s" % (common.PLUGIN_TITLE, text))
-        Gimp.progress_update(min(1.0, max(0.0, float(fraction))))
-
-    client = swag_client.EngineClient.from_config(PLUGIN_DIR)
-    pixels = common.stylize_pixels(client, _read(source, region, fmt), region.width, region.height,
-                                   layout, style, options, progress, lambda: False)
-    _add_result_layer(image, source, common.layer_name(config.get_property("layer-name"), style_path),
-                      fmt, region, pixels)
+        return Gimp.ValueArray.new_from_values([GObject.Value(Gimp.PDBStatusType, Gimp.PDBStatusType.SUCCESS),
+                                                GObject.Value(Gimp.Image, new_image)])
 
 
 Gimp.main(SwagStyleTransfer.__gtype__, sys.argv)

@@ -29,8 +29,9 @@ _LETTERS = re.compile(r"^[A-Za-z0-9_-]+$")  # gimpfu's letterCheck
 
 RUN_INTERACTIVE, RUN_NONINTERACTIVE, RUN_WITH_LAST_VALS = 0, 1, 2
 EXECUTION_ERROR, SUCCESS = "EXECUTION_ERROR", "SUCCESS"
-LAYER_MODE_NORMAL = 28
+LAYER_MODE_NORMAL, LAYER_MODE_MULTIPLY = 28, 30
 ADD_MASK_WHITE, ADD_MASK_SELECTION = 0, 4
+MASK_APPLY, MASK_DISCARD = 0, 1
 
 
 # ------------------------------------------------------------------ objects
@@ -74,6 +75,12 @@ class Drawable:
     @property
     def name(self):
         return self._m.name
+
+    @name.setter
+    def name(self, value):
+        if not isinstance(value, str):
+            raise ShimError(f"a name must be a str, not {value!r}")
+        self._m.name = value
 
     @property
     def width(self):
@@ -128,8 +135,41 @@ class Layer(Drawable):
         self._m.set_offsets(x, y)
 
     @property
+    def opacity(self):
+        return self._m.opacity
+
+    @opacity.setter
+    def opacity(self, value):
+        if not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise ShimError(f"opacity must be 0..100, not {value!r}")
+        self._m.opacity = float(value)
+
+    @property
+    def mode(self):
+        return self._m.mode
+
+    @mode.setter
+    def mode(self, value):
+        if not isinstance(value, int):
+            raise ShimError(f"a layer mode must be an int, not {value!r}")
+        self._m.mode = value
+
+    @property
+    def visible(self):
+        return self._m.visible
+
+    @visible.setter
+    def visible(self, value):
+        self._m.visible = bool(value)
+
+    @property
     def mask(self):
         return _wrap(self._m.mask)
+
+    def remove_mask(self, mode):
+        if mode != MASK_DISCARD:
+            raise ShimError("the stand-in removes masks with MASK_DISCARD only")
+        self._m.remove_mask()
 
     def create_mask(self, kind):
         if kind == ADD_MASK_SELECTION:
@@ -218,6 +258,20 @@ class _Pdb:
     def gimp_selection_is_empty(self, image):
         return self._image(image).selection is None
 
+    def gimp_item_is_group(self, item):
+        return isinstance(item, Layer) and item._m.group
+
+    def gimp_layer_new_from_drawable(self, drawable, image):
+        if not isinstance(drawable, Layer):
+            raise ShimError("the stand-in copies layers only")
+        return _wrap(drawable._m.copy(self._image(image)))
+
+    def gimp_image_duplicate(self, image):
+        return _wrap(self._image(image).duplicate())
+
+    def gimp_image_delete(self, image):
+        self._image(image).deleted = True
+
     def gimp_progress_set_text(self, text):
         self._rec.progress_set_text(text)
 
@@ -269,6 +323,7 @@ class Session:
             Layer=Layer, Channel=Channel, Image=Image, Drawable=Drawable, pdb=pdb,
             progress_init=rec.progress_init, progress_update=rec.progress_update, message=rec.message,
             displays_flush=lambda: setattr(rec, "flushes", rec.flushes + 1),
+            Display=lambda image: rec.displays.append(image._m),
         )
         gimpfu = types.ModuleType("gimpfu")
         exported = dict(
@@ -277,7 +332,7 @@ class Session:
             RGB_IMAGE=int(ImageType.RGB_IMAGE), RGBA_IMAGE=int(ImageType.RGBA_IMAGE),
             GRAY_IMAGE=int(ImageType.GRAY_IMAGE), GRAYA_IMAGE=int(ImageType.GRAYA_IMAGE),
             INDEXED_IMAGE=int(ImageType.INDEXED_IMAGE), LAYER_MODE_NORMAL=LAYER_MODE_NORMAL,
-            ADD_MASK_WHITE=ADD_MASK_WHITE, ADD_MASK_SELECTION=ADD_MASK_SELECTION,
+            ADD_MASK_WHITE=ADD_MASK_WHITE, ADD_MASK_SELECTION=ADD_MASK_SELECTION, MASK_DISCARD=MASK_DISCARD,
         )
         exported.update({k: v for k, v in globals().items() if k.startswith(("PF_", "RUN_"))})
         gimpfu.__dict__.update(exported)
@@ -321,7 +376,7 @@ def _check_value(ent, value):
     ok = {
         PF_IMAGE: lambda v: isinstance(v, Image),
         PF_DRAWABLE: lambda v: isinstance(v, Drawable),
-        PF_LAYER: lambda v: isinstance(v, Layer),
+        PF_LAYER: lambda v: v is None or isinstance(v, Layer),  # gimpfu passes no layer (ID -1) as None
         PF_FILE: lambda v: isinstance(v, str),
         PF_STRING: lambda v: isinstance(v, str),
         PF_OPTION: lambda v: isinstance(v, int) and 0 <= v < len(extra),

@@ -12,6 +12,7 @@ import importlib.util
 import os
 import re
 import sys
+import time
 import types
 
 from . import model
@@ -95,6 +96,11 @@ class ParamFlags(enum.IntFlag):
     READWRITE = 3
 
 
+class MaskApplyMode(enum.IntEnum):
+    APPLY = 0
+    DISCARD = 1
+
+
 class AbyssPolicy(enum.IntEnum):
     NONE = 0
     CLAMP = 1
@@ -115,6 +121,47 @@ class GLibError(Exception):
     @classmethod
     def new_literal(cls, domain, message, code):
         return cls(message)
+
+
+class Timeouts:
+    """GLib.timeout_add's sources; the stand-in's dialog runs them while it is open, as GTK's main
+    loop does (ProcedureDialog.run)."""
+
+    def __init__(self):
+        self.sources: dict[int, tuple] = {}
+        self._next = 1
+
+    def add(self, interval, function, *data):
+        _check_int(interval, "the timeout interval (ms)")
+        if not callable(function):
+            raise ShimError("GLib.timeout_add needs a function")
+        self.sources[self._next] = (interval, function, data)
+        self._next += 1
+        return self._next - 1
+
+    def remove(self, source_id):
+        if source_id not in self.sources:
+            raise ShimError(f"GLib.source_remove({source_id}): no such source (it ended, or was removed)")
+        del self.sources[source_id]
+        return True
+
+    def run(self, seconds):
+        """Call each source every `interval` ms until it returns False or `seconds` have passed."""
+        deadline = time.monotonic() + seconds
+        while self.sources and time.monotonic() < deadline:
+            time.sleep(min(interval for interval, _, _ in self.sources.values()) / 1000)
+            for source_id, (_, function, data) in list(self.sources.items()):
+                if source_id in self.sources and not function(*data):
+                    del self.sources[source_id]
+
+
+class GValue:
+    """GObject.Value(type, value): the stand-in checks the type where it models it."""
+
+    def __init__(self, value_type, value):
+        if isinstance(value_type, type) and value is not None and not isinstance(value, value_type):
+            raise ShimError(f"GObject.Value of type {value_type.__name__} cannot hold {value!r}")
+        self.value_type, self.value = value_type, value
 
 
 class GioFile:
@@ -197,6 +244,14 @@ class Drawable:
     def get_name(self):
         return self._m.name
 
+    def set_name(self, name):
+        _check_str(name, "the item name")
+        self._m.name = name
+        return True
+
+    def is_group(self):
+        return isinstance(self._m, model.Layer) and self._m.group
+
     def get_width(self):
         return self._m.width
 
@@ -246,9 +301,48 @@ class Layer(Drawable):
         _check_str(name, "the layer name")
         return _wrap(model.Layer(_unwrap(image, Image, "the image"), name, width, height, kind, opacity, mode))
 
+    @classmethod
+    def new_from_drawable(cls, drawable, dest_image):
+        source = _unwrap(drawable, Layer, "the drawable to copy")
+        return _wrap(source.copy(_unwrap(dest_image, Image, "the image")))
+
     def set_offsets(self, x, y):
         self._m.set_offsets(x, y)
         return True
+
+    def get_opacity(self):
+        return self._m.opacity
+
+    def set_opacity(self, opacity):
+        if not isinstance(opacity, (int, float)) or isinstance(opacity, bool) or not 0 <= opacity <= 100:
+            raise ShimError(f"opacity must be a number from 0 to 100, not {opacity!r}")
+        self._m.opacity = float(opacity)
+        return True
+
+    def get_mode(self):
+        return self._m.mode
+
+    def set_mode(self, mode):
+        if not isinstance(mode, LayerMode):
+            raise ShimError(f"layer mode must be a Gimp.LayerMode, not {mode!r}")
+        self._m.mode = mode
+        return True
+
+    def get_visible(self):
+        return self._m.visible
+
+    def set_visible(self, visible):
+        if not isinstance(visible, bool):
+            raise ShimError(f"visibility must be a bool, not {visible!r}")
+        self._m.visible = visible
+        return True
+
+    def remove_mask(self, mode):
+        if not isinstance(mode, MaskApplyMode):
+            raise ShimError(f"mask apply mode must be a Gimp.MaskApplyMode, not {mode!r}")
+        if mode != MaskApplyMode.DISCARD:
+            raise ShimError("the stand-in removes masks with MaskApplyMode.DISCARD only")
+        return self._m.remove_mask()
 
     def get_parent(self):
         return None  # the stand-in has no layer groups
@@ -294,6 +388,15 @@ class Image:
 
     def get_layers(self):
         return [_wrap(l) for l in self._m.layers]
+
+    def duplicate(self):
+        return _wrap(self._m.duplicate())
+
+    def delete(self):
+        if self._m.deleted:
+            raise ShimError("the image was deleted already")
+        self._m.deleted = True
+        return True
 
     def insert_layer(self, layer, parent, position):
         return self._m.insert_layer(_unwrap(layer, Layer, "the layer"),
@@ -392,6 +495,11 @@ class Argument:
         elif k == "choice":
             if not isinstance(value, str) or not self.choice.is_valid(value):
                 raise ShimError(f"argument {n!r}: {value!r} is not one of {self.choice.list_nicks()}")
+        elif k == "layer":
+            if value is None and not self.none_ok:
+                raise ShimError(f"argument {n!r} may not be None")
+            if value is not None and not isinstance(value, Layer):
+                raise ShimError(f"argument {n!r} must be a Gimp.Layer, not {type(value).__name__}")
         elif k == "file":
             if value is None and not self.none_ok:
                 raise ShimError(f"argument {n!r} may not be None")
@@ -406,6 +514,15 @@ class ProcedureConfig:
         self._procedure = procedure
         self._values = {"run-mode": RunMode.INTERACTIVE, "image": None, "drawables": []}
         self._values.update({a.name: a.default for a in procedure.arguments})
+        self._handlers: list[tuple[str, object]] = []
+
+    def connect(self, signal, handler):
+        """GObject's notify::PROPERTY signal, emitted when set_property changes the value."""
+        if not signal.startswith("notify::") or not callable(handler):
+            raise ShimError(f"the stand-in's config emits notify::PROPERTY signals only, not {signal!r}")
+        self._procedure.argument(signal[len("notify::"):])
+        self._handlers.append((signal[len("notify::"):], handler))
+        return len(self._handlers)
 
     def set_property(self, name, value):
         if name == "drawables":
@@ -418,7 +535,11 @@ class ProcedureConfig:
                 raise ShimError(f"image must be a Gimp.Image, not {type(value).__name__}")
         else:
             self._procedure.argument(name).check(value)
+        changed = self._values.get(name) != value
         self._values[name] = value
+        for prop, handler in list(self._handlers):
+            if changed and prop == name:
+                handler(self, name)
 
     def set_core_object_array(self, name, values):
         if name != "drawables":
@@ -441,6 +562,12 @@ class ProcedureConfig:
 class ValueArray:
     def __init__(self, procedure, values):
         self.procedure, self._values = procedure, values
+
+    @classmethod
+    def new_from_values(cls, values):
+        if not all(isinstance(v, GValue) for v in values):
+            raise ShimError("Gimp.ValueArray.new_from_values takes a list of GObject.Value")
+        return cls(None, [v.value for v in values])
 
     def index(self, i):
         return self._values[i]
@@ -466,6 +593,7 @@ class ImageProcedure:
         self.menu_paths: list[str] = []
         self.sensitivity = None
         self.last_exception: BaseException | None = None
+        self.return_values: list[tuple[str, type, bool]] = []  # (name, type, none_ok)
 
     @classmethod
     def new(cls, plugin, name, proc_type, run_func, run_data):
@@ -542,6 +670,18 @@ class ImageProcedure:
             raise ShimError(f"argument {name!r} needs a Gimp.Choice")
         self._add(Argument("choice", name, nick, blurb, default_nick, flags, choice=choice))
 
+    def add_layer_argument(self, name, nick, blurb, none_ok, flags):
+        if not isinstance(none_ok, bool):
+            raise ShimError(f"argument {name!r}: none_ok must be a bool")
+        self._add(Argument("layer", name, nick, blurb, None, flags, none_ok=none_ok))
+
+    def add_image_return_value(self, name, nick, blurb, none_ok, flags):
+        for v in (name, nick, blurb):
+            _check_str(v, "a return value's name, nick or blurb")
+        if not isinstance(flags, ParamFlags):
+            raise ShimError(f"return value flags must be GObject.ParamFlags, not {flags!r}")
+        self.return_values.append((name, Image, none_ok))
+
     def add_file_argument(self, name, nick, blurb, action, none_ok, default, flags):
         if not isinstance(action, FileChooserAction):
             raise ShimError(f"argument {name!r}: action must be a Gimp.FileChooserAction")
@@ -587,11 +727,44 @@ class ImageProcedure:
         except Exception as exc:  # GIMP: traceback on stderr, EXECUTION_ERROR without a message
             self.last_exception = exc
             return ValueArray(self, [PDBStatusType.EXECUTION_ERROR])
-        if not isinstance(result, ValueArray) or result.procedure is not self:
-            raise ShimError("run() must return procedure.new_return_values(...)")
+        if not isinstance(result, ValueArray) or result.procedure not in (self, None):
+            raise ShimError("run() must return procedure.new_return_values(...) or Gimp.ValueArray.new_from_values")
+        if result.procedure is None:  # built by the plug-in: GIMP checks it against the return values
+            status = result.index(0)
+            if status != PDBStatusType.SUCCESS or result.length() != 1 + len(self.return_values):
+                raise ShimError(f"a plug-in's own value array must hold SUCCESS and the {len(self.return_values)} "
+                                f"return values, not {result._values!r}")
+            for (name, kind, none_ok), value in zip(self.return_values, result._values[1:]):
+                if (value is None and not none_ok) or (value is not None and not isinstance(value, kind)):
+                    raise ShimError(f"return value {name!r}: {value!r} is not a {kind.__name__}")
         if image._m.undo_depth:
             raise ShimError("the plug-in left an undo group open")
         return result
+
+
+# The buttons of GIMP 3.0.4's GimpProcedureDialog (libgimp/gimpproceduredialog.c); GIMP warns
+# when a property's label uses one of their mnemonics, uses one twice, or has none.
+DIALOG_BUTTONS = ("_Reset", "_Cancel", "_OK", "_Load Saved Settings", "_Save Settings")
+
+
+def mnemonic(label):
+    """The letter after the first "_" (lower case), or None."""
+    i = label.find("_")
+    return label[i + 1].lower() if 0 <= i < len(label) - 1 else None
+
+
+def check_mnemonics(arguments):
+    """What gimp_procedure_dialog_check_mnemonic warns about, as errors."""
+    taken = {mnemonic(b): f"dialog button {b!r}" for b in DIALOG_BUTTONS}
+    for arg in arguments:
+        key = mnemonic(arg.nick)
+        if key is None:
+            raise ShimError(f"no mnemonic for property {arg.name!r} (label {arg.nick!r})")
+        if arg.nick.count("_") > 1:
+            raise ShimError(f"{arg.nick.count('_')} mnemonics for property {arg.name!r}")
+        if key in taken:
+            raise ShimError(f"duplicate mnemonic {key!r} for label of property {arg.name!r} and {taken[key]}")
+        taken[key] = f"property {arg.name!r}"
 
 
 class _PlugInMeta(type):
@@ -613,6 +786,9 @@ class Session:
     def __init__(self):
         self.recorder = model.Recorder()
         self.dialog_accepts = True  # what the user answers in GimpUi.ProcedureDialog
+        self.dialog_actions = []  # what the user does in the dialog before answering: f(dialog)
+        self.dialog_seconds = 0.0  # how long the dialog stays open for GLib timeouts to run
+        self.timeouts = Timeouts()
         self.plugin_class = None
         self.modules = self._build()
 
@@ -635,6 +811,12 @@ class Session:
             rec.progress_open = False
             return True
 
+        class Display:
+            @classmethod
+            def new(cls, image):
+                rec.displays.append(_unwrap(image, Image, "the image to display"))
+                return cls()
+
         gimp = types.ModuleType("gi.repository.Gimp")
         gimp.__dict__.update(
             PlugIn=PlugIn, ImageProcedure=ImageProcedure, Choice=Choice, Image=Image, Layer=Layer,
@@ -642,11 +824,30 @@ class Session:
             ImageBaseType=ImageBaseType, ImageType=ImageType, Precision=Precision,
             PDBProcType=PDBProcType, PDBStatusType=PDBStatusType, RunMode=RunMode,
             ProcedureSensitivityMask=ProcedureSensitivityMask, FileChooserAction=FileChooserAction,
-            LayerMode=LayerMode, AddMaskType=AddMaskType, ChannelOps=ChannelOps, main=main,
+            LayerMode=LayerMode, AddMaskType=AddMaskType, ChannelOps=ChannelOps, MaskApplyMode=MaskApplyMode,
+            ValueArray=ValueArray, Display=Display, main=main,
             progress_init=rec.progress_init, progress_update=rec.progress_update,
             progress_set_text=rec.progress_set_text, progress_end=progress_end, message=rec.message,
             displays_flush=displays_flush,
         )
+
+        class Label:
+            def __init__(self, text):
+                self.text, self.wrap, self.max_width_chars = text, False, -1
+
+            def set_text(self, text):
+                _check_str(text, "a label's text")
+                self.text = text
+
+            def get_text(self):
+                return self.text
+
+            def set_line_wrap(self, wrap):
+                self.wrap = bool(wrap)
+
+            def set_max_width_chars(self, n):
+                _check_int(n, "max_width_chars")
+                self.max_width_chars = n
 
         class ProcedureDialog:
             def __init__(self, procedure=None, config=None, title=None):
@@ -655,18 +856,52 @@ class Session:
                 if not gimpui.initialised:
                     raise ShimError("GimpUi.init must be called before a dialog is made")
                 self.procedure, self.config, self.filled, self.destroyed = procedure, config, None, False
+                self.labels: dict[str, Label] = {}
+                self.sensitive_if: dict[str, tuple] = {}  # property -> (config property, values, in_values)
                 rec.dialogs.append(self)
 
             @classmethod
             def new(cls, procedure, config, title=None):
                 return cls(procedure=procedure, config=config, title=title)
 
+            def get_label(self, label_id, text, is_markup, with_mnemonic):
+                _check_str(label_id, "a label id")
+                _check_str(text, "a label's text")
+                if any(a.name == label_id for a in self.procedure.arguments) or label_id in self.labels:
+                    raise ShimError(f"label id {label_id!r} is a property's name or was used already")
+                self.labels[label_id] = Label(text)
+                return self.labels[label_id]
+
             def fill(self, properties):
                 if properties is not None and not isinstance(properties, list):
                     raise ShimError("fill() takes a list of property names or None")
+                names = [a.name for a in self.procedure.arguments] if properties is None else properties
+                for name in names:
+                    if name not in self.labels:
+                        self.procedure.argument(name)
+                check_mnemonics([self.procedure.argument(n) for n in names if n not in self.labels])
                 self.filled = properties
 
+            def set_sensitive_if_in(self, prop, config, config_property, values, in_values):
+                self.procedure.argument(prop)
+                self.procedure.argument(config_property)
+                if config is not None and not isinstance(config, ProcedureConfig):
+                    raise ShimError("set_sensitive_if_in's config must be None (the dialog's) or a config")
+                if not isinstance(values, ValueArray) or not isinstance(in_values, bool):
+                    raise ShimError("set_sensitive_if_in needs a Gimp.ValueArray and a bool")
+                self.sensitive_if[prop] = (config_property, list(values._values), in_values)
+
+            def is_sensitive(self, prop):
+                """What GIMP would show: is the property's widget sensitive now?"""
+                if prop not in self.sensitive_if:
+                    return True
+                other, values, in_values = self.sensitive_if[prop]
+                return (self.config.get_property(other) in values) == in_values
+
             def run(self):
+                for action in session.dialog_actions:
+                    action(self)
+                session.timeouts.run(session.dialog_seconds)  # GTK's main loop while the dialog is open
                 return session.dialog_accepts
 
             def destroy(self):
@@ -681,9 +916,9 @@ class Session:
         gegl = types.ModuleType("gi.repository.Gegl")
         gegl.__dict__.update(Rectangle=Rectangle, AbyssPolicy=AbyssPolicy, Buffer=Buffer)
         glib = types.ModuleType("gi.repository.GLib")
-        glib.Error = GLibError
+        glib.__dict__.update(Error=GLibError, timeout_add=session.timeouts.add, source_remove=session.timeouts.remove)
         gobject = types.ModuleType("gi.repository.GObject")
-        gobject.ParamFlags = ParamFlags
+        gobject.__dict__.update(ParamFlags=ParamFlags, Value=GValue, TYPE_STRING=str)
         gio = types.ModuleType("gi.repository.Gio")
         gio.File = GioFile
 

@@ -270,6 +270,21 @@ class Layer(Drawable):
         super().__init__(image, name, width, height, channels, (0.0,) * channels)
         self.kind, self.opacity, self.mode = kind, float(opacity), mode
         self.mask: LayerMask | None = None
+        self.visible = True
+        # A layer that stands for a layer group: the stand-in does not nest layers, but a plug-in
+        # must tell a group (whose pixels it cannot write) from a layer.
+        self.group = False
+
+    def copy(self, image: "Image") -> "Layer":
+        """GIMP's copy of a layer for `image` (not inserted): "NAME copy", with its pixels, offsets,
+        opacity, mode, visibility and mask, as gimp_layer_new_from_drawable makes it."""
+        if image.base_type != self.image.base_type:
+            raise ShimError("the stand-in copies layers between images of the same base type only")
+        twin = Layer(image, self.name + " copy", self.width, self.height, self.kind, self.opacity, self.mode)
+        twin.pixels, twin.offsets, twin.visible, twin.group = list(self.pixels), self.offsets, self.visible, self.group
+        if self.mask is not None:
+            twin.mask = LayerMask(twin, [v for (v,) in self.mask.pixels])
+        return twin
 
     @property
     def indexed(self):
@@ -312,6 +327,13 @@ class Layer(Drawable):
         if x2 <= x1 or y2 <= y1:
             return False, 0, 0, x2 - x1, y2 - y1  # GIMP's width/height are garbage here too
         return True, x1, y1, x2 - x1, y2 - y1
+
+    def remove_mask(self):
+        if self.mask is None:
+            raise ShimError(f"layer {self.name!r} has no mask to remove")
+        self.image.record(self, "remove mask")
+        self.mask = None
+        return True
 
     def add_mask(self, mask):
         if not isinstance(mask, LayerMask) or mask.layer is not self:
@@ -397,13 +419,24 @@ class Image:
     def select_rectangle(self, x, y, w, h):
         self.selection = (x, y, x + w, y + h)
 
+    def duplicate(self) -> "Image":
+        """GIMP's copy of the image: its layers (copies keep their names here), selection and
+        precision, with an empty undo history."""
+        twin = Image(self.width, self.height, self.base_type, self.precision)
+        for layer in self.layers:
+            copy = layer.copy(twin)
+            copy.name = layer.name
+            twin.layers.append(copy)
+        twin.selection = self.selection
+        return twin
+
     # --- for tests
     def snapshot(self):
         """Everything a user could see or undo: compared before and after a failed filter."""
         return {
             "size": (self.width, self.height), "selection": self.selection,
             "undo_steps": [list(s) for s in self.undo_steps],
-            "layers": [(l.name, l.kind, l.width, l.height, l.offsets, tuple(l.pixels),
+            "layers": [(l.name, l.kind, l.width, l.height, l.offsets, l.opacity, l.mode, l.visible, tuple(l.pixels),
                         tuple(l.mask.pixels) if l.mask else None) for l in self.layers],
         }
 
@@ -416,6 +449,7 @@ class Recorder:
         self.progress_texts: list[str] = []
         self.messages: list[str] = []
         self.dialogs: list[object] = []
+        self.displays: list[object] = []  # the images a plug-in opened in a window
         self.flushes = 0
         self.progress_open = False
 

@@ -17,10 +17,12 @@ API
 ``ensure_chroot(root=None) -> Path``
     Build the chroot, or reuse a complete one.  Default location: env
     ``SWAG_GIMP_CHROOT`` or ``/var/cache/swag-gimp/trixie``.
-``run_gimp_batch(root, python_code, io_dir, gimp_config_dir, env=None, timeout=300)``
+``run_gimp_batch(root, python_code, io_dir, gimp_config_dir, env=None, timeout=300, gui=False)``
     Bind-mount ``io_dir`` at ``ROOT/io`` and run *python_code* with the
     ``python-fu-eval`` batch interpreter.  Returns ``subprocess.CompletedProcess``
-    (text stdout/stderr).  Inside GIMP, host ``io_dir`` is ``/io``.
+    (text stdout/stderr).  Inside GIMP, host ``io_dir`` is ``/io``.  With *gui*,
+    GIMP runs with its windows on an Xvfb display (``xdotool`` is there to act
+    as the user).
 
 CLI
 ---
@@ -47,6 +49,9 @@ DEFAULT_ROOT = "/var/cache/swag-gimp/trixie"
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
 GIMP_CONSOLE = "gimp-console-3.0"
+GIMP_GUI = "gimp-3.0"
+# Installed with GIMP: an X server without a screen, and a way to press keys in it.
+GUI_PACKAGES = ("xvfb", "xauth", "xdotool")
 
 # Written into ROOT after a successful build; a folder without it is never used.
 READY_MARKER = ".swag-gimp-chroot-ready"
@@ -242,8 +247,8 @@ def ensure_chroot(root: str | os.PathLike[str] | None = None) -> Path:
                 ["chroot", str(build), "env", "-i",
                  *(f"{k}={v}" for k, v in _BUILD_ENV.items()),
                  "sh", "-c",
-                 "apt-get update && apt-get install -y --no-install-recommends gimp"
-                 " && apt-get clean"],
+                 "apt-get update && apt-get install -y --no-install-recommends gimp "
+                 + " ".join(GUI_PACKAGES) + " && apt-get clean"],
                 "apt-get install gimp (inside the chroot)",
                 env=_BUILD_ENV,
             )
@@ -263,6 +268,18 @@ def ensure_chroot(root: str | os.PathLike[str] | None = None) -> Path:
                 _safe_rmtree(build)
             raise
     return root
+
+
+def ensure_gui(root: str | os.PathLike[str]) -> None:
+    """Add the GUI packages to a chroot built before they were part of it (needs the network)."""
+    root = Path(root).absolute()
+    if (root / "usr/bin/Xvfb").exists() and (root / "usr/bin/xdotool").exists():
+        return
+    _check_privileges()
+    with _flock(root.parent / f".{root.name}.lock"):
+        _run_logged(["chroot", str(root), "env", "-i", *(f"{k}={v}" for k, v in _BUILD_ENV.items()), "sh", "-c",
+                     "apt-get update && apt-get install -y --no-install-recommends " + " ".join(GUI_PACKAGES)
+                     + " && apt-get clean"], "apt-get install " + " ".join(GUI_PACKAGES), env=_BUILD_ENV)
 
 
 def _is_mounted(path: Path) -> bool:
@@ -306,6 +323,7 @@ def run_gimp_batch(
     gimp_config_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 300,
+    gui: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run *python_code* in ``gimp-console-3.0 --batch-interpreter python-fu-eval``.
 
@@ -355,9 +373,13 @@ def run_gimp_batch(
             "LANG": "C.UTF-8",
             **{k: str(v) for k, v in extra.items()},
         }
+        if gui:  # GIMP's windows on a display of their own (xvfb-run -a picks a free one)
+            gimp = ["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24 -nolisten tcp", GIMP_GUI, "-n"]
+        else:
+            gimp = [GIMP_CONSOLE, "-i", "-n"]
         cmd = ["chroot", str(root), "env", "-i",
                *(f"{k}={v}" for k, v in run_env.items()),
-               GIMP_CONSOLE, "-i", "-n", "--batch-interpreter", "python-fu-eval",
+               *gimp, "--batch-interpreter", "python-fu-eval",
                "-b", python_code, "--quit"]
         # Own process group, so a timeout also kills GIMP's plug-in children
         # (they would otherwise keep /io busy).
