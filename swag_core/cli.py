@@ -41,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
 def _job_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("stylisation (defaults: the preset's, see README.md)")
     g.add_argument("--preset", choices=PRESETS, help="fast, balanced (default) or best")
-    g.add_argument("--arch", choices=ARCHITECTURES, help="network (default resnet50)")
+    g.add_argument("--arch", choices=ARCHITECTURES, help="network (default vgg19)")
     g.add_argument("--weights", help="random (default), imagenet (from the torch cache) or a state_dict file")
     g.add_argument("--smoothing", choices=MODES, help="SWAG smoothing (shift: its linearised control)")
     g.add_argument("--temperature", type=float, help="softmax temperature")
@@ -56,6 +56,7 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--size", type=int, help="working long side in pixels")
     g.add_argument("--iterations", type=int, help="optimiser steps, all scales together")
     g.add_argument("--min-scale", type=int, help="the coarsest scale's long side (>= size: one scale)")
+    g.add_argument("--content-layer", help="the layer the content term compares (default: the network's)")
     g.add_argument("--content-weight", type=float)
     g.add_argument("--style-weight", type=float)
     g.add_argument("--tv-weight", type=float, help="total variation (smoothness) weight")

@@ -32,23 +32,24 @@ def open_image(source, what: str = "image") -> Image.Image:
     if isinstance(source, Image.Image):
         image = source
     else:
-        name = "the data" if isinstance(source, (bytes, bytearray)) else os.fspath(source)
+        in_memory = isinstance(source, (bytes, bytearray))
+        # "style is damaged..." for data sent by a client, "style /path/x.png is damaged..." for a file.
+        label = what if in_memory else f"{what} {os.fspath(source)}"
         try:
-            fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-            image = Image.open(fp)
+            image = Image.open(io.BytesIO(source) if in_memory else source)
             image.load()
         except FileNotFoundError:
-            raise SwagError(f"{what} file {name} does not exist") from None
+            raise SwagError(f"{what} file {os.fspath(source)} does not exist") from None
         except IsADirectoryError:
-            raise SwagError(f"{what} {name} is a folder, not an image file") from None
+            raise SwagError(f"{label} is a folder, not an image file") from None
         except PermissionError:
-            raise SwagError(f"cannot read {what} file {name}: permission denied") from None
+            raise SwagError(f"cannot read {what} file {os.fspath(source)}: permission denied") from None
         except UnidentifiedImageError:
-            raise SwagError(f"{what} {name} is not an image file (PNG, JPEG, TIFF, WebP... expected)") from None
+            raise SwagError(f"{label} is not an image file (PNG, JPEG, TIFF, WebP... expected)") from None
         except Image.DecompressionBombError as exc:
-            raise SwagError(f"{what} {name} is too large to decode safely: {exc}") from None
+            raise SwagError(f"{label} is too large to decode safely: {exc}") from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise SwagError(f"{what} {name} is damaged or truncated ({exc}); re-save it and try again") from None
+            raise SwagError(f"{label} is damaged or truncated ({exc}); re-save it and try again") from None
     if image.width < 1 or image.height < 1:
         raise SwagError(f"{what} is empty ({image.width}x{image.height})")
     return ImageOps.exif_transpose(image)

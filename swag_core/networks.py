@@ -5,8 +5,12 @@ into named stages. `FeatureExtractor` runs the stages in order and returns the a
 the layers asked for, stopping after the deepest one: nothing past it is ever computed.
 
 Layer names and default loss layers:
-- VGG-16 / VGG-19: `conv{b}_{i}`, `relu{b}_{i}`, `pool{b}`. Style relu1_1..relu5_1, content
-  relu4_2 (Gatys et al.).
+- VGG-16 / VGG-19: `conv{b}_{i}`, `relu{b}_{i}`, `pool{b}`. Style relu1_1..relu5_1 (Gatys et
+  al.), content relu3_1. Departure from Gatys et al. (relu4_2): with random weights, relu4_2
+  hardly constrains the image (optimised from noise against it alone, no subject appears), so
+  the subject was kept only by starting from the photo and dissolved as the style took over;
+  relu3_1 keeps faces and buildings recognisable under a strong style (docs/quality.md). With
+  pre-trained weights, `content_layer="relu4_2"` gives Gatys et al.'s choice.
 - ResNet-50 / ResNet-101 / Wide-ResNet-50-2 / NoResNet-50: `conv1` = relu(bn1(conv1)), `maxpool`,
   `layer1`..`layer4`. Style conv1 and layer1..layer4, content layer3 (the public SWAG code).
 - Inception-v3: torchvision's module names. Style Conv2d_2b_3x3, Conv2d_4a_3x3, Mixed_5d,
@@ -183,9 +187,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
         Architecture("vgg16", "VGG-16", _vgg(tvm.vgg16), lambda m: _vgg_stages(m.features),
-                     _VGG_STYLE, "relu4_2", 16, "VGG16_Weights"),
+                     _VGG_STYLE, "relu3_1", 16, "VGG16_Weights"),
         Architecture("vgg19", "VGG-19", _vgg(tvm.vgg19), lambda m: _vgg_stages(m.features),
-                     _VGG_STYLE, "relu4_2", 16, "VGG19_Weights"),
+                     _VGG_STYLE, "relu3_1", 16, "VGG19_Weights"),
         Architecture("resnet50", "ResNet-50", lambda: tvm.resnet50(weights=None), _resnet_stages,
                      _RESNET_STYLE, "layer3", 32, "ResNet50_Weights"),
         Architecture("resnet101", "ResNet-101", lambda: tvm.resnet101(weights=None), _resnet_stages,

@@ -24,9 +24,9 @@ INITS = ("content", "noise")
 # pyramid from `min_scale` up to its size; `iterations` are shared out over its scales
 # (stylize._schedule).
 PRESETS: dict[str, dict] = {
-    "fast": {"size": 256, "iterations": 200},  # a preview
-    "balanced": {"size": 512, "iterations": 340},  # the default
-    "best": {"size": 1024, "iterations": 800},
+    "fast": {"size": 256, "iterations": 150},  # a preview
+    "balanced": {"size": 512, "iterations": 250},  # the default
+    "best": {"size": 1024, "iterations": 600},
 }
 DEFAULT_PRESET = "balanced"
 
@@ -45,17 +45,20 @@ class Options:
     style_stats: str = "gram"  # gram | meancov (losses.py)
     layer_weights: str = "equal"  # equal (the paper's) | shallow (256, 64, 16, 4, 1)
     loss_scaling: str = "normalised"  # normalised | paper (the public SWAG code's)
-    content_weight: float = 0.1
+    # The layer whose activations the content term compares; empty = the network's own (networks.py).
+    content_layer: str = ""
+    content_weight: float = 0.3
     style_weight: float = 1.0
-    tv_weight: float = 0.003
-    chroma_weight: float = 0.03
+    tv_weight: float = 0.0
+    chroma_weight: float = 0.01
     iterations: int = PRESETS[DEFAULT_PRESET]["iterations"]  # optimiser steps, all scales together
     optimizer: str = "adam"
     init: str = "content"
     size: int = PRESETS[DEFAULT_PRESET]["size"]  # working long side in pixels
     # The coarsest scale's long side; the scales grow from it by sqrt(2) up to `size`. A value
-    # of `size` or more runs the working size alone.
-    min_scale: int = 128
+    # of `size` or more runs the working size alone. Below 256 px the coarse scales dissolved
+    # the subject (docs/quality.md).
+    min_scale: int = 256
     style_scale: float = 1.0  # style image's long side relative to each scale's
     preserve_colors: bool = False
     strength: float = 1.0  # 1 = the stylised image, 0 = the original
@@ -149,7 +152,7 @@ def _coerce(name: str, value):
         if not isinstance(value, str):
             raise ValueError
         return value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
         raise SwagError(f"{name} must be {_KIND_WORDS[kind]}, not {value!r}") from None
 
 

@@ -118,12 +118,17 @@ def network_for(opts: Options, device: torch.device) -> tuple[Architecture, Feat
 
 
 def _network_key(opts: Options, device: torch.device) -> tuple:
-    return opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, opts.pooling, str(device)
+    return (opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, opts.pooling, opts.content_layer,
+            str(device))
+
+
+def content_layer_of(opts: Options, arch: Architecture) -> str:
+    return opts.content_layer or arch.content_layer
 
 
 def _load_extractor(opts: Options, device: torch.device) -> tuple[Architecture, FeatureExtractor]:
     arch, model = load_model(opts.arch, opts.weights, opts.seed)
-    layers = tuple(dict.fromkeys(arch.style_layers + (arch.content_layer,)))
+    layers = tuple(dict.fromkeys(arch.style_layers + (content_layer_of(opts, arch),)))
     extractor = FeatureExtractor(arch, model, layers, opts.pooling).to(device)
     if device.type == "cuda":
         # cuDNN's NHWC convolutions are faster on tensor cores; the image is converted to match
@@ -336,7 +341,7 @@ def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> 
     settings = LossSettings(opts.smoothing, opts.temperature, opts.temperature_unit, frozenset(smoothed),
                             opts.style_stats, opts.layer_weights, opts.loss_scaling,
                             Weights(opts.content_weight, opts.style_weight, opts.tv_weight, opts.chroma_weight))
-    return StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
+    return StyleContentLoss(extractor, arch.style_layers, content_layer_of(opts, arch), settings)
 
 
 def _deep_layers(arch: Architecture, extractor: FeatureExtractor) -> set[str]:
@@ -371,13 +376,24 @@ def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel,
     return result
 
 
-# Adam's step size (in pixel values, 0..1) and the decay of the average of its iterates.
+# Adam's step size (in pixel values, 0..1).
 ADAM_LR = 0.02
-AVERAGE_DECAY = 0.99
+# The average of the iterates spans about this share of a scale's iterations (`average_decay`).
+AVERAGE_SPAN = 0.2
+
+
+def average_decay(iterations: int) -> float:
+    """The decay of the exponential average of Adam's iterates, for a scale of `iterations` steps.
+    crowsonkb/style-transfer-pytorch uses 0.99 over 500-1000 steps; over the few dozen steps a
+    scale gets on a CPU, 0.99 would average the upsampled, blurred starting image into the
+    result. A span of a fifth of the scale's steps keeps the average's job (removing Adam's
+    pixel-level jitter) without that, between 0.8 and 0.99."""
+    return min(0.99, max(0.8, 1 - 1 / (AVERAGE_SPAN * iterations)))
 
 
 def _adam(x, evaluate, iterations, on_iteration) -> torch.Tensor:
     opt = torch.optim.Adam([x], lr=ADAM_LR, betas=(0.9, 0.99))
+    decay = average_decay(iterations)
     average = torch.zeros_like(x, requires_grad=False)
     for i in range(1, iterations + 1):
         opt.zero_grad(set_to_none=True)
@@ -386,10 +402,10 @@ def _adam(x, evaluate, iterations, on_iteration) -> torch.Tensor:
         opt.step()
         with torch.no_grad():
             x.clamp_(0, 1)
-            average.mul_(AVERAGE_DECAY).add_(x, alpha=1 - AVERAGE_DECAY)
+            average.mul_(decay).add_(x, alpha=1 - decay)
         on_iteration(i, float(loss.detach()))
     # Bias correction: the average started at 0.
-    return (average / (1 - AVERAGE_DECAY ** iterations)).clamp(0, 1)
+    return (average / (1 - decay ** iterations)).clamp(0, 1)
 
 
 def _lbfgs(x, evaluate, loss_fn, iterations, on_iteration) -> torch.Tensor:

@@ -159,7 +159,7 @@ BAD_REQUESTS = {
                                             "init": b64(_png_header_only(12_000, 9_000))}, 413,
                              "the init image is 12000x9000"),
     "damaged init": (lambda c, s: {"content": b64(c), "style": b64(s), "init": b64(_truncated_png(c))}, 400,
-                     "init the data is damaged or truncated"),
+                     "init is damaged or truncated"),
     "body too large": (lambda c, s: {"content": "A" * (10 * 2**20), "style": b64(s)}, 413, "at most 9 MiB"),
     **{f"abandon_after {value!r}": (lambda c, s, value=value: {"content": b64(c), "style": b64(s), "abandon_after": value},
                                     400, "abandon_after must be a number of seconds above 0")

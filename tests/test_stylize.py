@@ -67,16 +67,16 @@ def test_the_pyramid_grows_from_the_minimum_scale_by_the_square_root_of_two(phot
     engine = import_module("swag_core.stylize")  # the module (the package exports the function)
 
     # 128, 181, 256 px; the first scale gets two shares of the iterations.
-    assert engine._schedule(Options.build(size=256, iterations=60), 171, 256, 32) == [
+    assert engine._schedule(Options.build(size=256, min_scale=128, iterations=60), 171, 256, 32) == [
         ((86, 128), 30), ((121, 181), 15), ((171, 256), 15)]
     # Never above the content's own size.
-    assert engine._schedule(Options.build(size=1024, iterations=40), 171, 256, 32)[-1] == ((171, 256), 10)
+    assert engine._schedule(Options.build(size=1024, min_scale=128, iterations=40), 171, 256, 32)[-1] == ((171, 256), 10)
     # Scales whose short side is below the network's minimum are left out.
     assert engine._schedule(Options.build(size=64, min_scale=32, iterations=9), 171, 256, 32) == [((43, 64), 9)]
     # min_scale at or above the size: the working size alone.
     assert engine._schedule(Options.build(size=256, min_scale=256, iterations=7), 171, 256, 32) == [((171, 256), 7)]
     stages = []
-    result = stylize(photo, painting, size=181, iterations=6, device="cpu", progress=lambda p: stages.append(p.stage))
+    result = stylize(photo, painting, size=181, min_scale=128, iterations=6, device="cpu", progress=lambda p: stages.append(p.stage))
     assert result.size == Image.open(photo).size
     assert "scale 1 of 2: iteration 4 of 4" in stages and "scale 2 of 2: iteration 2 of 2" in stages
 
@@ -88,7 +88,7 @@ def test_adam_returns_the_bias_corrected_average_of_its_iterates():
     # A constant gradient: each Adam step moves every pixel by exactly the step size.
     loss = _ScriptedLoss([1.0] * 5)
     result = engine._optimise(torch.full((1, 3, 8, 8), 0.5), loss, "adam", 5, None, lambda i, v: None)
-    d, lr = engine.AVERAGE_DECAY, engine.ADAM_LR
+    d, lr = engine.average_decay(5), engine.ADAM_LR
     iterates = [0.5 - lr * k for k in range(1, 6)]
     expected = sum((1 - d) * d ** (5 - k) * v for k, v in enumerate(iterates, start=1)) / (1 - d**5)
     assert torch.allclose(result, torch.full((1, 3, 8, 8), expected), atol=1e-5)
