@@ -152,8 +152,12 @@ def _coerce(name: str, value):
         if not isinstance(value, str):
             raise ValueError
         return value
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
-        raise SwagError(f"{name} must be {_KIND_WORDS[kind]}, not {value!r}") from None
+    except OverflowError:  # an integer too large for a float
+        raise SwagError(f"{name} is too large a number") from None
+    except (TypeError, ValueError):
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise SwagError(f"{name} must be {_KIND_WORDS[kind]}, not {shown}") from None
 
 
 _KIND_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string"}
