@@ -4,7 +4,6 @@ service, each reported PASS or FAIL, with what to do for each FAIL."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 import subprocess
@@ -13,9 +12,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.error import URLError
 from urllib.parse import urlsplit
-from urllib.request import urlopen
 
 from . import autostart, engine_token, plugin_files
 from .engine_env import PYPI, PYTORCH_CUDA_INDEX_WINDOWS, neutral_cwd, run_python
@@ -87,29 +84,29 @@ def _check_config(report: Report, target: GimpFolder, system: str) -> dict | Non
     return config
 
 
-def _answers(url: str) -> bool:
-    """An engine answers /health at url."""
-    try:
-        with urlopen(url.rstrip("/") + "/health", timeout=3) as response:
-            return json.loads(response.read().decode("utf-8")).get("status") == "ok"
-    except (URLError, OSError, ValueError):
-        return False
-
-
 def _check_sandbox_engine(report: Report, target: GimpFolder, config: dict, system: str) -> None:
     """A sandboxed GIMP cannot start the engine (its Python is outside the sandbox) nor restart
-    it: one must run on its own, at the config's URL."""
+    it: one must run on its own, at the config's URL. Asked through the installed plug-in's own
+    client, so that it is the engine that GIMP will reach (no proxy, and its token proved)."""
     part = f"engine for {target.label}"
     if autostart.running(os.environ, Path.home()):
         report.passed(part, f"the systemd user service {autostart.UNIT} runs it")
-    elif _answers(config["engine_url"]):
+        return
+    folder = plugin_files.plugin_folder(target)
+    try:
+        with _client_module(folder) as client:
+            answer = client.EngineClient.from_config(str(folder)).health()
+    except Exception as exc:  # the client's EngineError (a stranger holds the port), or anything else
+        report.failed(part, str(exc), "see docs/install.md ('GIMP in a sandbox')")
+        return
+    if answer:
         report.passed(part, f"an engine answers at {config['engine_url']}; keep it running while you use GIMP")
-    else:
-        at_login = f", or have it start at login: `{report.rerun} --autostart`" if system == LINUX else ""
-        report.failed(part, f"a {target.where} GIMP cannot start the engine itself, and none answers at "
-                            f"{config['engine_url']}",
-                      f"start it outside GIMP and keep it running: `{config['engine_python']} -m swag_core serve "
-                      f"--idle-timeout 0`{at_login}")
+        return
+    at_login = f", or have it start at login: `{report.rerun} --autostart`" if system == LINUX else ""
+    report.failed(part, f"a {target.where} GIMP cannot start the engine itself, and none answers at "
+                        f"{config['engine_url']}",
+                  f"start it outside GIMP and keep it running: `{config['engine_python']} -m swag_core serve "
+                  f"--idle-timeout 0`{at_login}")
 
 
 def _engine_info(python: Path) -> tuple:

@@ -485,36 +485,52 @@ def test_check_finds_a_sandboxed_gimp_that_cannot_read_the_token(home, capsys):
 
 @POSIX_ONLY
 def test_check_says_a_sandboxed_gimp_needs_an_engine_that_runs_on_its_own(home, capsys):
+    import hashlib
+    import hmac
     import http.server
     import threading
+    from urllib.parse import parse_qs, urlsplit
 
     plugins = gimp_folder(home, "3.0", "Flatpak")
     target = locations.GimpFolder("3", "3.0", "Flatpak", plugins)
+    token_file = plugins / "swag_style_transfer/engine-token"
 
     class Health(http.server.BaseHTTPRequestHandler):
+        proves = True  # whether it knows the token, as the user's own engine does
+
         def do_GET(self):
+            challenge = parse_qs(urlsplit(self.path).query)["challenge"][0]
+            key = token_file.read_text().strip().encode() if self.proves else b"another user's token"
+            proof = hmac.new(key, f"swag-engine-proof:{challenge}".encode(), hashlib.sha256).hexdigest()
             self.send_response(200)
             self.end_headers()
-            self.wfile.write(b'{"status": "ok"}')
+            self.wfile.write(json.dumps({"status": "ok", "proof": proof}).encode())
 
         def log_message(self, *args):
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Health)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    port = server.server_address[1]
+    url = f"http://127.0.0.1:{port}"
+    server.server_close()  # nothing listens there yet
     failures, out = _check_parts(capsys, target, "--engine-url", url)
     assert failures == 1
     assert f"FAIL  engine for GIMP 3.0 (Flatpak): a Flatpak GIMP cannot start the engine itself, and none answers " \
            f"at {url}" in out
     assert f"fix: start it outside GIMP and keep it running: `{ENGINE_PYTHON} -m swag_core serve --idle-timeout 0`, " \
            f"or have it start at login: `install.py --autostart`" in out
+    server = http.server.HTTPServer(("127.0.0.1", port), Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         failures, out = _check_parts(capsys, target, "--engine-url", url)
+        assert failures == 0 and f"PASS  engine for GIMP 3.0 (Flatpak): an engine answers at {url}" in out
+        # Something that answers like the engine but does not know this user's token.
+        Health.proves = False
+        failures, out = _check_parts(capsys, target, "--engine-url", url)
+        assert failures == 1 and "does not know your engine token" in out
     finally:
         server.shutdown()
         server.server_close()
-    assert failures == 0 and f"PASS  engine for GIMP 3.0 (Flatpak): an engine answers at {url}" in out
 
 
 # --autostart ---------------------------------------------------------------------------------

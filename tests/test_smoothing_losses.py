@@ -172,3 +172,36 @@ def test_blended_styles_average_their_gram_targets(resnet):
     for name in arch.style_layers:
         expected = 0.75 * only_a[name] + 0.25 * only_b[name]
         assert torch.allclose(blended[name], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_rescaling_random_filters_layer_by_layer_changes_nothing():
+    """He, Wang and Hopcroft rescale random VGG filters layer by layer so that no layer's loss
+    dominates. Here that is a no-op: random VGG is bias-free (torchvision zeroes the biases),
+    ReLU and max pooling are positively homogeneous, and every layer is measured in units of
+    its own spread at the content image, so any positive factor per layer cancels."""
+    import copy
+
+    arch, model = load_model("vgg19")
+    layers = arch.style_layers + (arch.content_layer,)
+    rescaled = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for conv in (m for m in rescaled.features if isinstance(m, torch.nn.Conv2d)):
+            assert not conv.bias.any()
+            conv.weight.mul_(10 ** (4 * torch.rand((), generator=g) - 2))  # 0.01 to 100
+    settings = LossSettings("softmax", 10.0, "spread", frozenset(layers), weights=Weights(0.3, 1.0))
+    content, style, x = (torch.rand(1, 3, 64, 64, generator=g) for _ in range(3))
+    results, deepest = [], []
+    for network in (model, rescaled):
+        extractor = FeatureExtractor(arch, network, layers)
+        deepest.append(extractor(content)[arch.style_layers[-1]].abs().mean())
+        loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
+        loss.set_targets(content, [(style, 1.0)])
+        image = x.clone().requires_grad_(True)
+        total, _ = loss(image)
+        total.backward()
+        results.append((total.detach(), image.grad))
+    (loss_a, grad_a), (loss_b, grad_b) = results
+    assert not torch.isclose(deepest[0], deepest[1], rtol=0.5)  # the activations did change
+    assert torch.allclose(loss_a, loss_b, rtol=1e-4)
+    assert torch.allclose(grad_a, grad_b, rtol=1e-3, atol=1e-4 * grad_a.abs().max().item())
