@@ -135,6 +135,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     rows, sheet_rows = [], []
+    columns = ["content", "style", *quality.BASELINES, *(n for n, _ in variants)]
     # Written as the runs finish, so that a long benchmark stopped early keeps what it measured.
     results = open(args.out / "results.csv", "w", newline="")
     writer = csv.DictWriter(results, fieldnames=["variant", "content", "style", "seed", *quality.MEASURES, "seconds"])
@@ -166,6 +167,7 @@ def main(argv=None) -> int:
                 if seed == args.seeds[0]:
                     row_images.append(result.convert("RGB"))
         sheet_rows.append(row_images)
+        contact_sheet(sheet_rows, columns).save(args.out / "sheet.png")  # after each pair, as results.csv
 
     names = list(quality.BASELINES) + [n for n, _ in variants]
     report = table([summary([r for r in rows if r["variant"] == n], n) for n in names])
@@ -177,7 +179,6 @@ def main(argv=None) -> int:
     print(report)
     (args.out / "table.md").write_text(report + "\n")
     results.close()
-    contact_sheet(sheet_rows, ["content", "style", *names]).save(args.out / "sheet.png")
     return 0
 
 
