@@ -4,10 +4,11 @@ compute the engine's loss and gradient, or its timings compare different work.""
 import pytest
 import torch
 
-from swag_core import bench_reference as ref
+from swag_core.bench import reference as ref
 from swag_core.cli import main
 from swag_core.options import Options
-from swag_core.stylize import loss_for, network_for
+from swag_core.engine.extractors import network_for
+from swag_core.engine.pipeline import loss_for
 
 
 @pytest.mark.parametrize("arch,smoothing", [("resnet50", "softmax"), ("resnet50", "none"), ("vgg19", "softmax")])

@@ -108,7 +108,7 @@ def test_output_file_mode_follows_the_umask(tmp_path, umask, mode):
     have the mode the user's umask gives any new file, not a temporary file's 0600."""
     import os
 
-    from swag_core.cli import save_image
+    from swag_core.imaging.saving import save_image
 
     previous = os.umask(umask)
     try:

@@ -597,7 +597,7 @@ def test_presets_come_only_from_an_engine_that_proves_it_knows_the_token(started
 def test_a_busy_engine_gets_the_job_again_after_retry_after(started, plugin_dir, photo, style):
     """The engine reads only MAX_READS bodies at once and answers 503 with Retry-After beyond
     them: the client waits as asked and offers the job again."""
-    from swag_core.service import MAX_READS
+    from swag_core.service.server import MAX_READS
 
     client = EngineClient.from_config(str(plugin_dir))
     token = (plugin_dir / "token").read_text().strip()

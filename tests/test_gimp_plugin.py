@@ -101,9 +101,9 @@ def test_procedure_is_registered_as_the_issue_describes(gimp):
 
 
 def test_choices_are_exactly_what_the_engine_accepts(gimp):
-    from swag_core.networks import ARCHITECTURES
-    from swag_core.options import DEVICES, PRESETS
-    from swag_core.smoothing import MODES
+    from swag_core.choices import ARCHITECTURE_NAMES as ARCHITECTURES
+    from swag_core.choices import DEVICES, MODES
+    from swag_core.options import PRESETS
 
     nicks = lambda name: gimp.procedure.argument(name).choice.list_nicks()  # noqa: E731
     assert nicks("preset") == list(PRESETS)

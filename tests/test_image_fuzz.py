@@ -168,7 +168,7 @@ def test_every_file_gets_a_result_or_one_clear_error(engine, photo, second_paint
 def test_a_file_with_the_wrong_extension_is_read_by_its_content(tmp_path, photo, saved_as, fmt, readable):
     """The command line opens paths: PIL reads a file by what it holds, not by its name."""
     from swag_core.errors import SwagError
-    from swag_core.images import open_image
+    from swag_core.imaging.images import open_image
 
     path = tmp_path / saved_as
     path.write_bytes(_save(Image.open(photo).convert("RGB"), fmt) if fmt else b"not an image at all")

@@ -75,7 +75,7 @@ def test_health_names_the_presets_settings(engine):
 def test_a_queued_job_holds_its_init_as_the_file_and_counts_it(pictures):
     """Like content and style: the job waits with the init image's file, not a decoded image,
     and its bytes count towards the queue's bound."""
-    from swag_core.service import Service
+    from swag_core.service.server import Service
 
     content, init, style = (png(image) for image in pictures)
     service = Service("token", "cpu", 250_000)

@@ -34,7 +34,7 @@ def weights_dir(tmp_path_factory):
     that does not, and a file whose unpickling would create a file (it must never be unpickled)."""
     import torch
 
-    from swag_core.weights import load_model
+    from swag_core.engine.weights import load_model
 
     folder = tmp_path_factory.mktemp("weights")
     torch.save(load_model(QUICK["arch"], seed=5)[1].state_dict(), folder / "resnet50-seed5.pt")
@@ -250,7 +250,7 @@ def test_weights_files_are_never_unpickled_beyond_tensors(engine, content, style
 
 def test_a_fifo_as_weights_file_is_an_error_not_a_hang(tmp_path):
     from swag_core.errors import SwagError
-    from swag_core.weights import load_model
+    from swag_core.engine.weights import load_model
 
     fifo = tmp_path / "weights.pt"
     os.mkfifo(fifo)
@@ -273,7 +273,7 @@ def test_a_fifo_as_weights_file_is_an_error_not_a_hang(tmp_path):
 
 
 def test_without_a_weights_folder_only_random_and_imagenet(tmp_path, content, style):
-    from swag_core.service import HTTPProblem, Service
+    from swag_core.service.server import HTTPProblem, Service
 
     service = Service("token", "cpu", MAX_PIXELS)
     try:
@@ -323,7 +323,7 @@ def test_the_body_limit_holds_content_init_and_style_of_the_largest_image(engine
 
 
 def test_bodies_read_at_once_are_bounded_and_the_rest_get_503(engine, content, style):
-    from swag_core.service import MAX_READS
+    from swag_core.service.server import MAX_READS
 
     body = json.dumps({"content": b64(content), "style": b64(style), "options": QUICK}).encode()
     slow = [_start_upload(engine, len(body), engine.token, 100) for _ in range(MAX_READS)]
@@ -341,7 +341,7 @@ def test_bodies_read_at_once_are_bounded_and_the_rest_get_503(engine, content, s
 
 
 def test_connections_are_bounded_and_the_rest_get_503(engine):
-    from swag_core.service import MAX_CONNECTIONS
+    from swag_core.service.server import MAX_CONNECTIONS
 
     idle = [socket.create_connection((engine.host, engine.port), timeout=10) for _ in range(MAX_CONNECTIONS)]
     try:
@@ -360,8 +360,8 @@ def test_connections_are_bounded_and_the_rest_get_503(engine):
 def test_queued_jobs_hold_their_files_and_their_bytes_are_bounded(monkeypatch, content, style):
     """A waiting job holds the image files as sent, not decoded images; the queue refuses a job
     whose files would take it over its byte bound (a job is always taken when none waits)."""
-    from swag_core import jobs as jobs_module
-    from swag_core.service import Service
+    from swag_core.service import jobs as jobs_module
+    from swag_core.service.server import Service
 
     release = threading.Event()
     monkeypatch.setattr(jobs_module, "stylize", lambda *a, **k: release.wait(30) and None)
@@ -509,7 +509,7 @@ def test_a_busy_port_is_a_clear_error(engine, tmp_path, capsys):
 
 
 def test_finished_jobs_are_bounded_by_age_count_and_bytes():
-    from swag_core.jobs import DONE, Job, JobQueue
+    from swag_core.service.jobs import DONE, Job, JobQueue
 
     queue = JobQueue(max_results=3, max_result_bytes=250, keep_seconds=60)
     now = time.monotonic()
@@ -535,11 +535,10 @@ def test_openapi_lists_every_option():
     import json
     from pathlib import Path
 
-    from swag_core.networks import ARCHITECTURES
-    from swag_core.options import DEVICES, INITS, OPTIMIZERS, PRECISIONS, PRESETS, Options
-    from swag_core.losses import LAYER_WEIGHTS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS
-    from swag_core.networks import POOLINGS
-    from swag_core.smoothing import LAYER_CHOICES, MODES
+    from swag_core.choices import (DEVICES, INITS, LAYER_CHOICES, LAYER_WEIGHTS, MODES, OPTIMIZERS, POOLINGS,
+                                   PRECISIONS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS)
+    from swag_core.engine.networks import ARCHITECTURES
+    from swag_core.options import PRESETS, Options
 
     spec = json.loads((Path(__file__).parent.parent / "docs" / "openapi.json").read_text())
     options = spec["components"]["schemas"]["Options"]["properties"]

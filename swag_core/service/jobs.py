@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from .errors import Cancelled, SwagError
-from .stylize import Progress, stylize
+from ..engine.pipeline import Progress, stylize
+from ..errors import Cancelled, SwagError
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
