@@ -170,6 +170,22 @@ def test_decodes_pngs_written_by_pil(photo, mode):
     assert (width, height, bits) == (41, 29, 16 if mode == "I;16" else 8) and raw == expected
 
 
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "I;16"])
+def test_the_service_writes_results_as_the_client_encodes_them(photo, mode):
+    """The service's PNG writer and the client's (docs/architecture.md, "The wire format"): the
+    same pixels give the same bytes."""
+    from swag_core.service.wire import png_bytes
+
+    base = Image.open(photo).convert("RGBA").resize((41, 29))
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257)
+        raw, channels, bits = np.asarray(image).astype(">u2").tobytes(), 1, 16
+    else:
+        image = base.convert(mode)
+        raw, channels, bits = image.tobytes(), len(mode), 8
+    assert png_bytes(image) == encode_png(41, 29, channels, bits, raw)
+
+
 def _filtered_png(pixels: np.ndarray, bits: int) -> bytes:
     """A PNG whose row y uses filter type y % 5, written here with numpy from the PNG
     specification (section 9.2), independently of the decoder under test."""
