@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine_process import b64, png, start_engine
+from engine_process import b64, png
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp_plugin" / "swag_style_transfer"))
 from swag_client import encode_png  # noqa: E402
 
 # The smallest job that still runs the whole engine: one iteration at 48 px.
 TINY = {"arch": "resnet50", "size": 48, "iterations": 1, "device": "cpu"}
-MAX_PIXELS = 250_000
 
 
 def _save(image: Image.Image, fmt: str, **options) -> bytes:
@@ -119,14 +118,6 @@ def _corpus(photo) -> dict[str, tuple[bytes, str, tuple[int, int] | None]]:
         "a PDF": (_save(rgb, "PDF"), "clear", None),
     })
     return corpus
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = start_engine(tmp_path_factory.mktemp("engine"), "--max-pixels", str(MAX_PIXELS), "--idle-timeout", "300")
-    yield engine
-    assert engine.stop() == 0
-    assert list(engine.tmpdir.iterdir()) == [], "the service left temp files"
 
 
 @pytest.mark.slow

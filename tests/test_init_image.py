@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine_process import QUICK, b64, png, start_engine
+from engine_process import QUICK, b64, png
 from swag_core import stylize
 from swag_core.options import PRESETS
 
@@ -41,13 +41,6 @@ def test_an_init_image_of_another_size_is_resized(pictures):
     content, init, style = pictures
     result = stylize(content, style, init_image=init.resize((32, 96)), **QUICK)
     assert result.size == content.size
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = start_engine(tmp_path_factory.mktemp("engine"))
-    yield engine
-    engine.stop()
 
 
 def test_the_service_passes_init_to_the_engine(engine, pictures):

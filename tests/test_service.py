@@ -22,44 +22,7 @@ from PIL import Image
 
 from swag_core.cli import main
 
-from engine_process import QUICK, SLOW, b64, png, rgba_content, start_engine
-
-
-MAX_PIXELS = 250_000  # 500x500: the body limit that follows is 8.6 MiB, so a test body over it is small
-
-
-@pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    """The folder offered to jobs with --weights-dir: a state_dict that fits QUICK's network, one
-    that does not, and a file whose unpickling would create a file (it must never be unpickled)."""
-    import torch
-
-    from swag_core.engine.weights import load_model
-
-    folder = tmp_path_factory.mktemp("weights")
-    torch.save(load_model(QUICK["arch"], seed=5)[1].state_dict(), folder / "resnet50-seed5.pt")
-    torch.save({"conv1.weight": torch.zeros(1)}, folder / "foreign.pt")
-    torch.save(_RunsCode(folder.parent / "unpickled-marker"), folder / "runs-code.pt")
-    return folder
-
-
-class _RunsCode:
-    """Pickles as a call of open(marker, "w"): unpickling it would create the marker."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return open, (self.marker, "w")
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, weights_dir):
-    engine = start_engine(tmp_path_factory.mktemp("engine"), "--max-pixels", str(MAX_PIXELS),
-                          "--idle-timeout", "300", "--weights-dir", str(weights_dir))
-    yield engine
-    assert engine.stop() == 0
-    assert list(engine.tmpdir.iterdir()) == [], "the service left temp files"
+from engine_process import MAX_PIXELS, QUICK, SLOW, b64, png, rgba_content, start_engine
 
 
 @pytest.fixture(scope="module")
