@@ -34,6 +34,7 @@ def test_reference_computes_the_engines_loss_and_gradient(arch, smoothing):
     assert loss_engine.item() > 0.1  # not two zeros
 
 
+@pytest.mark.slow
 def test_bench_prints_and_writes_the_table(tmp_path, capsys):
     out = tmp_path / "bench.md"
     assert main(["bench", "--device", "cpu", "--sizes", "64", "--arch", "resnet50", "--evals", "1",

@@ -100,6 +100,7 @@ def test_info_reports_versions_device_and_weights():
     assert "pre-trained (imagenet) weights present:" in proc.stdout
 
 
+@pytest.mark.slow
 def test_demo_runs_on_the_bundled_images(tmp_path):
     out = tmp_path / "demo.png"
     proc = swag("demo", "-o", out, "--size", 64, "--iterations", 3, "--device", "cpu")

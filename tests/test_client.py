@@ -435,6 +435,7 @@ def test_wrong_token_is_a_clear_error(started, plugin_dir, monkeypatch, style):
         client.stylize(encode_png(64, 64, 3, 8, bytes(64 * 64 * 3)), style, QUICK)
 
 
+@pytest.mark.slow
 def test_engine_killed_mid_job_with_two_clients_waiting(tmp_path, monkeypatch, photo, style):
     """SIGKILL while one client's job runs and another's waits: both get a clear error, the next
     job starts a fresh engine, and the engine leaves nothing in its temp folder."""

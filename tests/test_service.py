@@ -454,6 +454,7 @@ def test_sigterm_during_a_job_stops_cleanly(tmp_path, content, style):
     assert list(engine.tmpdir.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_idle_timeout_exits(tmp_path):
     engine = start_engine(tmp_path, "--idle-timeout", "1")
     assert engine.process.wait(timeout=20) == 0
