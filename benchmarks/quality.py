@@ -1,5 +1,5 @@
 """The quality benchmark: every variant of the engine on the benchmark's pairs, measured
-(swag_core/quality.py) beside two baselines, with a contact sheet to look at.
+(swag_core/research/quality.py) beside two baselines, with a contact sheet to look at.
 
     python benchmarks/quality.py --out DIR [--size 256] [--iterations N] [--seeds 0 1 2]
         [--pairs diagonal|all] [--variant NAME:key=value,key=value ...] [--against NAME]
@@ -27,9 +27,11 @@ import torch
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from swag_core import SwagError, images, quality  # noqa: E402
+from swag_core import SwagError  # noqa: E402
+from swag_core.engine.pipeline import stylize  # noqa: E402
+from swag_core.imaging import images  # noqa: E402
 from swag_core.options import Options  # noqa: E402
-from swag_core.stylize import stylize  # noqa: E402
+from swag_core.research import quality  # noqa: E402
 
 IMAGES = Path(__file__).resolve().parent / "images"
 

@@ -17,7 +17,7 @@ PRIVATE = 0o600
 
 def ensure(ops: FileOps, path: Path) -> str:
     """The engine's token from its file, or a new one written there as `swag serve` makes it
-    (swag_core.service.load_token: random, URL-safe, readable by its owner only)."""
+    (swag_core.service.server.load_token: random, URL-safe, readable by its owner only)."""
     if path.is_file():
         token = path.read_text(encoding="utf-8").strip()
         if not token:

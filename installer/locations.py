@@ -129,7 +129,7 @@ def user_folders(system: str, env: Mapping[str, str], home: Path) -> UserFolders
 
 
 def engine_token_file(system: str, env: Mapping[str, str], home: Path) -> Path:
-    """The token file `swag serve` uses by default (swag_core.service.default_token_file), so
+    """The token file `swag serve` uses by default (swag_core.service.server.default_token_file), so
     that an engine started by hand, without --token-file, matches the installed plug-in."""
     if system == WINDOWS:
         base = Path(env.get("APPDATA") or home)

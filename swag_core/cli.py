@@ -8,27 +8,25 @@ without a traceback and without an output file.
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
 import threading
 from importlib import import_module, resources
 from pathlib import Path
 
 from . import __version__
+from .choices import (ARCHITECTURE_NAMES, DEVICES, INITS, LAYER_CHOICES, LAYER_WEIGHTS, MODES, OPTIMIZERS, POOLINGS,
+                      PRECISIONS, PRETRAINED_ARCHITECTURES, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS)
 from .errors import Cancelled, SwagError
-from .networks import ARCHITECTURES
-from .losses import LAYER_WEIGHTS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS
-from .networks import POOLINGS
-from .options import DEVICES, INITS, OPTIMIZERS, PRECISIONS, PRESETS
-from .smoothing import LAYER_CHOICES, MODES
+from .imaging.saving import check_output_path, save_image
+from .options import PRESETS
 
 EXIT_USAGE = 2
 
 # Modules that add a subcommand of their own: each has add_command(subparsers), which sets
-# `func` on its parser. They import their heavy dependencies inside `func`, so `swag --help` stays quick.
-_COMMAND_MODULES: tuple[str, ...] = ("swag_core.stats", "swag_core.service", "swag_core.compare",
-                                     "swag_core.bench")
+# `func` on its parser. They import torch inside `func` only, so `swag --help` stays quick
+# (tests/test_layout.py checks that building the parser leaves torch unloaded).
+_COMMAND_MODULES: tuple[str, ...] = ("swag_core.research.stats", "swag_core.service.server",
+                                     "swag_core.research.compare", "swag_core.bench.command")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 def _job_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("stylisation (defaults: the preset's, see README.md)")
     g.add_argument("--preset", choices=PRESETS, help="fast, balanced (default) or best")
-    g.add_argument("--arch", choices=ARCHITECTURES, help="network (default vgg19)")
+    g.add_argument("--arch", choices=ARCHITECTURE_NAMES, help="network (default vgg19)")
     g.add_argument("--weights", help="random (default), imagenet (from the torch cache) or a state_dict file")
     g.add_argument("--smoothing", choices=MODES, help="SWAG smoothing (shift: its linearised control)")
     g.add_argument("--temperature", type=float, help="softmax temperature")
@@ -100,38 +98,8 @@ class _ProgressBar:
             sys.stderr.write("\n")
 
 
-def check_output_path(path: Path) -> None:
-    """Refuse, before any work, an output whose format or folder would make the save fail."""
-    from PIL import Image
-
-    if path.suffix.lower() not in Image.registered_extensions():
-        raise SwagError(f"cannot tell the image format of {path} from its extension; use .png, .jpg, .tif or .webp")
-    if not path.parent.exists():
-        raise SwagError(f"the output folder {path.parent} does not exist")
-
-
-def save_image(image, path: Path) -> None:
-    """Write atomically: a failed or interrupted save leaves no partial file behind."""
-    from PIL import Image
-
-    fmt = Image.registered_extensions()[path.suffix.lower()]
-    if fmt == "JPEG" and image.mode in ("RGBA", "LA", "I;16"):
-        raise SwagError(f"JPEG cannot hold a {image.mode} image (alpha or 16-bit); write a .png or .tif instead")
-    # Not mkstemp: its file is mode 0600 whatever the umask, and os.replace would keep that mode.
-    # A new file opened with 0666 gets the mode the user's umask gives every file they write.
-    tmp = path.parent / f".swag-{secrets.token_hex(8)}{path.suffix}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _run_stylize(args, content, styles) -> int:
-    from .stylize import stylize
+    from .engine.pipeline import stylize
 
     output = Path(args.output)
     check_output_path(output)
@@ -162,8 +130,9 @@ def _cmd_info(args) -> int:
     import torch
     import torchvision
 
-    from .stylize import pick_device
-    from .weights import imagenet_available
+    from .engine.device import pick_device
+    from .engine.networks import ARCHITECTURES
+    from .engine.weights import imagenet_available
 
     print(f"swag {__version__}")
     print(f"python {sys.version.split()[0]}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
@@ -183,7 +152,7 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_download_weights(args) -> int:
-    from .weights import download_imagenet
+    from .engine.weights import download_imagenet
 
     for name in args.arch:
         print(f"{name}: {download_imagenet(name)}")
@@ -212,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("download-weights", help="fetch torchvision's ImageNet weights into the torch cache")
-    p.add_argument("arch", nargs="+", choices=[n for n, a in ARCHITECTURES.items() if a.imagenet])
+    p.add_argument("arch", nargs="+", choices=PRETRAINED_ARCHITECTURES)
     p.set_defaults(func=_cmd_download_weights)
 
     for name in _COMMAND_MODULES:

@@ -10,19 +10,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from .choices import (ARCHITECTURE_NAMES, DEVICES, INITS, LAYER_CHOICES, LAYER_WEIGHTS, MODES, OPTIMIZERS, POOLINGS,
+                      PRECISIONS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS)
 from .errors import SwagError
-from .losses import LAYER_WEIGHTS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS
-from .networks import ARCHITECTURES, POOLINGS
-from .smoothing import LAYER_CHOICES, MODES
-
-DEVICES = ("auto", "cpu", "cuda", "mps", "gpu")
-PRECISIONS = ("auto", "fp32", "bf16")  # bf16: CUDA only (stylize.py)
-OPTIMIZERS = ("adam", "lbfgs")
-INITS = ("content", "noise")
 
 # What each preset costs is measured and listed in README.md ("Presets"). Every preset runs the
 # pyramid from `min_scale` up to its size; `iterations` are shared out over its scales
-# (stylize._schedule).
+# (engine/scales.py).
 PRESETS: dict[str, dict] = {
     "fast": {"size": 256, "iterations": 150},  # a preview
     "balanced": {"size": 512, "iterations": 250},  # the default
@@ -37,15 +31,15 @@ class Options:
 
     arch: str = "vgg19"
     weights: str = "random"  # random | imagenet | path to a state_dict file
-    smoothing: str = "softmax"  # softmax | shift | channel | none (smoothing.py)
+    smoothing: str = "softmax"  # softmax | shift | channel | none (engine/smoothing.py)
     temperature: float = 10.0
     temperature_unit: str = "spread"  # spread: in units of each layer's activation spread; raw
     smoothed_layers: str = "all"  # all | deep
-    pooling: str = "avg"  # avg | max (networks.py)
-    style_stats: str = "gram"  # gram | meancov (losses.py)
+    pooling: str = "avg"  # avg | max (engine/networks.py)
+    style_stats: str = "gram"  # gram | meancov (engine/losses.py)
     layer_weights: str = "equal"  # equal (the paper's) | shallow (256, 64, 16, 4, 1)
     loss_scaling: str = "normalised"  # normalised | paper (the public SWAG code's)
-    # The layer whose activations the content term compares; empty = the network's own (networks.py).
+    # The layer whose activations the content term compares; empty = the network's own (engine/networks.py).
     content_layer: str = ""
     content_weight: float = 0.3
     style_weight: float = 1.0
@@ -66,7 +60,7 @@ class Options:
     device: str = "auto"
     precision: str = "auto"
     # A scale above tile_size^2 pixels is optimised in overlapping tiles of this side, one on the
-    # device at a time (stylize.py); 0 = never. The presets' sizes stay below it.
+    # device at a time (engine/pipeline.py); 0 = never. The presets' sizes stay below it.
     tile_size: int = 1024
 
     @classmethod
@@ -97,7 +91,7 @@ class Options:
                 bound = f"between {low} and {high}" if high is not None else f"at least {low}"
                 raise SwagError(f"{name} must be {bound}, not {v}")
 
-        choice("arch", ARCHITECTURES)
+        choice("arch", ARCHITECTURE_NAMES)
         choice("smoothing", MODES)
         choice("smoothed_layers", LAYER_CHOICES)
         choice("temperature_unit", TEMPERATURE_UNITS)

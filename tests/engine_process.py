@@ -19,6 +19,9 @@ from PIL import Image
 # Small and quick: ResNet-50 with random weights, a 64 px working size, a few iterations.
 QUICK = {"arch": "resnet50", "size": 64, "iterations": 3, "device": "cpu"}
 SLOW = {**QUICK, "iterations": 100_000}  # runs until it is cancelled
+# The shared test engine's --max-pixels: 500x500, for which the body limit is 8.6 MiB, so that a
+# test body over it is small.
+MAX_PIXELS = 250_000
 # Test engines compute on one thread: the tests share two cores with the test process (and with
 # each other), and torch's threads, spinning while they wait for a busy core, made a tiny job
 # take 10 times longer there.

@@ -4,10 +4,11 @@ compute the engine's loss and gradient, or its timings compare different work.""
 import pytest
 import torch
 
-from swag_core import bench_reference as ref
+from swag_core.bench import reference as ref
 from swag_core.cli import main
 from swag_core.options import Options
-from swag_core.stylize import loss_for, network_for
+from swag_core.engine.extractors import network_for
+from swag_core.engine.pipeline import loss_for
 
 
 @pytest.mark.parametrize("arch,smoothing", [("resnet50", "softmax"), ("resnet50", "none"), ("vgg19", "softmax")])
@@ -33,6 +34,7 @@ def test_reference_computes_the_engines_loss_and_gradient(arch, smoothing):
     assert loss_engine.item() > 0.1  # not two zeros
 
 
+@pytest.mark.slow
 def test_bench_prints_and_writes_the_table(tmp_path, capsys):
     out = tmp_path / "bench.md"
     assert main(["bench", "--device", "cpu", "--sizes", "64", "--arch", "resnet50", "--evals", "1",

@@ -170,6 +170,22 @@ def test_decodes_pngs_written_by_pil(photo, mode):
     assert (width, height, bits) == (41, 29, 16 if mode == "I;16" else 8) and raw == expected
 
 
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "I;16"])
+def test_the_service_writes_results_as_the_client_encodes_them(photo, mode):
+    """The service's PNG writer and the client's (docs/architecture.md, "The wire format"): the
+    same pixels give the same bytes."""
+    from swag_core.service.wire import png_bytes
+
+    base = Image.open(photo).convert("RGBA").resize((41, 29))
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257)
+        raw, channels, bits = np.asarray(image).astype(">u2").tobytes(), 1, 16
+    else:
+        image = base.convert(mode)
+        raw, channels, bits = image.tobytes(), len(mode), 8
+    assert png_bytes(image) == encode_png(41, 29, channels, bits, raw)
+
+
 def _filtered_png(pixels: np.ndarray, bits: int) -> bytes:
     """A PNG whose row y uses filter type y % 5, written here with numpy from the PNG
     specification (section 9.2), independently of the decoder under test."""
@@ -419,6 +435,7 @@ def test_wrong_token_is_a_clear_error(started, plugin_dir, monkeypatch, style):
         client.stylize(encode_png(64, 64, 3, 8, bytes(64 * 64 * 3)), style, QUICK)
 
 
+@pytest.mark.slow
 def test_engine_killed_mid_job_with_two_clients_waiting(tmp_path, monkeypatch, photo, style):
     """SIGKILL while one client's job runs and another's waits: both get a clear error, the next
     job starts a fresh engine, and the engine leaves nothing in its temp folder."""
@@ -597,7 +614,7 @@ def test_presets_come_only_from_an_engine_that_proves_it_knows_the_token(started
 def test_a_busy_engine_gets_the_job_again_after_retry_after(started, plugin_dir, photo, style):
     """The engine reads only MAX_READS bodies at once and answers 503 with Retry-After beyond
     them: the client waits as asked and offers the job again."""
-    from swag_core.service import MAX_READS
+    from swag_core.service.server import MAX_READS
 
     client = EngineClient.from_config(str(plugin_dir))
     token = (plugin_dir / "token").read_text().strip()

@@ -5,7 +5,8 @@ import re
 import numpy as np
 from PIL import Image
 
-from swag_core import cli, compare
+from swag_core import cli
+from swag_core.research import compare
 
 
 def test_writes_a_grid_with_content_style_and_the_three_variants_and_prints_their_numbers(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import gimpshim
-from gimpshim.engine import free_port, running_engine
+from gimpshim.engine import free_port
 from gimpshim.gimp3 import Argument
 from gimpshim.model import ShimError
 from gimpshim.reference_engine import ReferenceEngine
@@ -101,9 +101,9 @@ def test_procedure_is_registered_as_the_issue_describes(gimp):
 
 
 def test_choices_are_exactly_what_the_engine_accepts(gimp):
-    from swag_core.networks import ARCHITECTURES
-    from swag_core.options import DEVICES, PRESETS
-    from swag_core.smoothing import MODES
+    from swag_core.choices import ARCHITECTURE_NAMES as ARCHITECTURES
+    from swag_core.choices import DEVICES, MODES
+    from swag_core.options import PRESETS
 
     nicks = lambda name: gimp.procedure.argument(name).choice.list_nicks()  # noqa: E731
     assert nicks("preset") == list(PRESETS)
@@ -680,9 +680,9 @@ def test_gimp_210_side_runs_on_python_27(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    with running_engine(tmp_path_factory.mktemp("engine")) as url_token:
-        yield url_token
+def engine(engine):
+    """The session's engine (conftest.py) as the plug-in's client is given it: (url, token)."""
+    return engine.url, engine.token
 
 
 def photo_layer(Gimp, photo, offset=(7, 5), canvas=(96, 72)):

@@ -8,7 +8,6 @@ import pytest
 
 import gimpshim
 from gimpshim import gimp2
-from gimpshim.engine import running_engine
 from gimpshim.model import ImageBaseType, ImageType
 from gimpshim.reference_engine import ReferenceEngine
 
@@ -178,9 +177,9 @@ def test_the_stand_in_refuses_bad_calls(gimp):
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    with running_engine(tmp_path_factory.mktemp("engine")) as url_token:
-        yield url_token
+def engine(engine):
+    """The session's engine (conftest.py) as the plug-in's client is given it: (url, token)."""
+    return engine.url, engine.token
 
 
 def test_real_engine(gimp, engine, monkeypatch, photo, painting):

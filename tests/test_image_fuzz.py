@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine_process import b64, png, start_engine
+from engine_process import b64, png
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gimp_plugin" / "swag_style_transfer"))
 from swag_client import encode_png  # noqa: E402
 
 # The smallest job that still runs the whole engine: one iteration at 48 px.
 TINY = {"arch": "resnet50", "size": 48, "iterations": 1, "device": "cpu"}
-MAX_PIXELS = 250_000
 
 
 def _save(image: Image.Image, fmt: str, **options) -> bytes:
@@ -121,14 +120,6 @@ def _corpus(photo) -> dict[str, tuple[bytes, str, tuple[int, int] | None]]:
     return corpus
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = start_engine(tmp_path_factory.mktemp("engine"), "--max-pixels", str(MAX_PIXELS), "--idle-timeout", "300")
-    yield engine
-    assert engine.stop() == 0
-    assert list(engine.tmpdir.iterdir()) == [], "the service left temp files"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("role", ["content", "style"])
 def test_every_file_gets_a_result_or_one_clear_error(engine, photo, second_painting, role):
@@ -168,7 +159,7 @@ def test_every_file_gets_a_result_or_one_clear_error(engine, photo, second_paint
 def test_a_file_with_the_wrong_extension_is_read_by_its_content(tmp_path, photo, saved_as, fmt, readable):
     """The command line opens paths: PIL reads a file by what it holds, not by its name."""
     from swag_core.errors import SwagError
-    from swag_core.images import open_image
+    from swag_core.imaging.images import open_image
 
     path = tmp_path / saved_as
     path.write_bytes(_save(Image.open(photo).convert("RGB"), fmt) if fmt else b"not an image at all")

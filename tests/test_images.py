@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from swag_core import images
+from swag_core.imaging import images
 from swag_core.errors import SwagError
 
 

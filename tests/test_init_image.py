@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine_process import QUICK, b64, png, start_engine
+from engine_process import QUICK, b64, png
 from swag_core import stylize
 from swag_core.options import PRESETS
 
@@ -43,13 +43,6 @@ def test_an_init_image_of_another_size_is_resized(pictures):
     assert result.size == content.size
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = start_engine(tmp_path_factory.mktemp("engine"))
-    yield engine
-    engine.stop()
-
-
 def test_the_service_passes_init_to_the_engine(engine, pictures):
     content, init, style = pictures
     job = engine.submit(png(content), png(style), QUICK, init=b64(png(init)))
@@ -75,7 +68,7 @@ def test_health_names_the_presets_settings(engine):
 def test_a_queued_job_holds_its_init_as_the_file_and_counts_it(pictures):
     """Like content and style: the job waits with the init image's file, not a decoded image,
     and its bytes count towards the queue's bound."""
-    from swag_core.service import Service
+    from swag_core.service.server import Service
 
     content, init, style = (png(image) for image in pictures)
     service = Service("token", "cpu", 250_000)

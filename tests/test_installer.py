@@ -141,7 +141,7 @@ def test_linux_folders_without_xdg_variables(tmp_path):
 
 
 def test_token_file_is_the_one_swag_serve_uses_by_default(home):
-    service = pytest.importorskip("swag_core.service")
+    service = pytest.importorskip("swag_core.service.server")
     assert locations.engine_token_file(locations.this_system(), os.environ, Path.home()) == \
         service.default_token_file()
 
@@ -372,13 +372,13 @@ def test_purge_removes_only_an_environment_the_installer_created(home, tmp_path,
 
 # Checking -----------------------------------------------------------------------------------
 
-SERVICE_AND_CLIENT = (ROOT / "swag_core/service.py").is_file() and \
+SERVICE_AND_CLIENT = (ROOT / "swag_core/service/server.py").is_file() and \
     (SOURCES / "swag_style_transfer/swag_client.py").is_file()
 
 
 @POSIX_ONLY
 @pytest.mark.slow
-@pytest.mark.skipif(not SERVICE_AND_CLIENT, reason="needs swag_core/service.py and the plug-in's swag_client.py")
+@pytest.mark.skipif(not SERVICE_AND_CLIENT, reason="needs swag_core/service/server.py and the plug-in's swag_client.py")
 def test_check_passes_on_a_working_install(home, capsys):
     gimp_folder(home, "3.0")
     gimp_folder(home, "2.10")

@@ -4,8 +4,9 @@ bf16 autocast (bf16 itself runs on CUDA only; benchmarks/gpu_check.sh checks it 
 import torch
 
 from swag_core import stylize
-from swag_core.losses import gram
-from swag_core.stylize import TARGETS, loss_for, network_for
+from swag_core.engine.extractors import network_for
+from swag_core.engine.losses import gram
+from swag_core.engine.pipeline import TARGETS, loss_for
 from swag_core.options import Options
 
 

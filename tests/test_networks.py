@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from swag_core.errors import SwagError
-from swag_core.networks import ARCHITECTURES, FeatureExtractor
-from swag_core.weights import imagenet_cache_path, load_model
+from swag_core.engine.networks import ARCHITECTURES, FeatureExtractor
+from swag_core.engine.weights import imagenet_cache_path, load_model
 
 
 def _extractor(name, weights="random", seed=0, layers=None):

@@ -4,7 +4,8 @@ the benchmark means what its name says."""
 import pytest
 import torch
 
-from swag_core import images, quality
+from swag_core.imaging import images
+from swag_core.research import quality
 
 
 def _tensor(path, side=None):

@@ -23,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "realgimp"))
 import chroot  # noqa: E402
 
-from gimpshim.engine import free_port, running_engine  # noqa: E402
+from gimpshim.engine import free_port  # noqa: E402
 
 pytestmark = [pytest.mark.realgimp, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +178,7 @@ def install_as_flatpak(home: Path, engine_url: str, engine_token: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, photo, painting):
+def setup(tmp_path_factory, photo, painting, engine):
     if not AVAILABLE:
         pytest.skip(f"no real GIMP 3 here: {WHY}")
     from PIL import Image, ImageDraw
@@ -194,9 +194,8 @@ def setup(tmp_path_factory, photo, painting):
     image.save(io / "photo.png")
     shutil.copy(painting, io / "style.jpg")
     assert not Path(sys.executable).is_relative_to(root)  # the engine's Python is outside GIMP's view
-    with running_engine(tmp_path_factory.mktemp("engine")) as (url, token):
-        gimp_config = install_as_flatpak(tmp_path_factory.mktemp("home"), url, token)
-        yield Setup(root, io, gimp_config, url)
+    gimp_config = install_as_flatpak(tmp_path_factory.mktemp("home"), engine.url, engine.token)
+    return Setup(root, io, gimp_config, engine.url)
 
 
 def batch(setup, code, env=None, gui=False):

@@ -22,44 +22,7 @@ from PIL import Image
 
 from swag_core.cli import main
 
-from engine_process import QUICK, SLOW, b64, png, rgba_content, start_engine
-
-
-MAX_PIXELS = 250_000  # 500x500: the body limit that follows is 8.6 MiB, so a test body over it is small
-
-
-@pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory):
-    """The folder offered to jobs with --weights-dir: a state_dict that fits QUICK's network, one
-    that does not, and a file whose unpickling would create a file (it must never be unpickled)."""
-    import torch
-
-    from swag_core.weights import load_model
-
-    folder = tmp_path_factory.mktemp("weights")
-    torch.save(load_model(QUICK["arch"], seed=5)[1].state_dict(), folder / "resnet50-seed5.pt")
-    torch.save({"conv1.weight": torch.zeros(1)}, folder / "foreign.pt")
-    torch.save(_RunsCode(folder.parent / "unpickled-marker"), folder / "runs-code.pt")
-    return folder
-
-
-class _RunsCode:
-    """Pickles as a call of open(marker, "w"): unpickling it would create the marker."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return open, (self.marker, "w")
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, weights_dir):
-    engine = start_engine(tmp_path_factory.mktemp("engine"), "--max-pixels", str(MAX_PIXELS),
-                          "--idle-timeout", "300", "--weights-dir", str(weights_dir))
-    yield engine
-    assert engine.stop() == 0
-    assert list(engine.tmpdir.iterdir()) == [], "the service left temp files"
+from engine_process import MAX_PIXELS, QUICK, SLOW, b64, png, rgba_content, start_engine
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +213,7 @@ def test_weights_files_are_never_unpickled_beyond_tensors(engine, content, style
 
 def test_a_fifo_as_weights_file_is_an_error_not_a_hang(tmp_path):
     from swag_core.errors import SwagError
-    from swag_core.weights import load_model
+    from swag_core.engine.weights import load_model
 
     fifo = tmp_path / "weights.pt"
     os.mkfifo(fifo)
@@ -273,7 +236,7 @@ def test_a_fifo_as_weights_file_is_an_error_not_a_hang(tmp_path):
 
 
 def test_without_a_weights_folder_only_random_and_imagenet(tmp_path, content, style):
-    from swag_core.service import HTTPProblem, Service
+    from swag_core.service.server import HTTPProblem, Service
 
     service = Service("token", "cpu", MAX_PIXELS)
     try:
@@ -323,7 +286,7 @@ def test_the_body_limit_holds_content_init_and_style_of_the_largest_image(engine
 
 
 def test_bodies_read_at_once_are_bounded_and_the_rest_get_503(engine, content, style):
-    from swag_core.service import MAX_READS
+    from swag_core.service.server import MAX_READS
 
     body = json.dumps({"content": b64(content), "style": b64(style), "options": QUICK}).encode()
     slow = [_start_upload(engine, len(body), engine.token, 100) for _ in range(MAX_READS)]
@@ -341,7 +304,7 @@ def test_bodies_read_at_once_are_bounded_and_the_rest_get_503(engine, content, s
 
 
 def test_connections_are_bounded_and_the_rest_get_503(engine):
-    from swag_core.service import MAX_CONNECTIONS
+    from swag_core.service.server import MAX_CONNECTIONS
 
     idle = [socket.create_connection((engine.host, engine.port), timeout=10) for _ in range(MAX_CONNECTIONS)]
     try:
@@ -360,8 +323,8 @@ def test_connections_are_bounded_and_the_rest_get_503(engine):
 def test_queued_jobs_hold_their_files_and_their_bytes_are_bounded(monkeypatch, content, style):
     """A waiting job holds the image files as sent, not decoded images; the queue refuses a job
     whose files would take it over its byte bound (a job is always taken when none waits)."""
-    from swag_core import jobs as jobs_module
-    from swag_core.service import Service
+    from swag_core.service import jobs as jobs_module
+    from swag_core.service.server import Service
 
     release = threading.Event()
     monkeypatch.setattr(jobs_module, "stylize", lambda *a, **k: release.wait(30) and None)
@@ -491,6 +454,7 @@ def test_sigterm_during_a_job_stops_cleanly(tmp_path, content, style):
     assert list(engine.tmpdir.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_idle_timeout_exits(tmp_path):
     engine = start_engine(tmp_path, "--idle-timeout", "1")
     assert engine.process.wait(timeout=20) == 0
@@ -509,7 +473,7 @@ def test_a_busy_port_is_a_clear_error(engine, tmp_path, capsys):
 
 
 def test_finished_jobs_are_bounded_by_age_count_and_bytes():
-    from swag_core.jobs import DONE, Job, JobQueue
+    from swag_core.service.jobs import DONE, Job, JobQueue
 
     queue = JobQueue(max_results=3, max_result_bytes=250, keep_seconds=60)
     now = time.monotonic()
@@ -535,11 +499,10 @@ def test_openapi_lists_every_option():
     import json
     from pathlib import Path
 
-    from swag_core.networks import ARCHITECTURES
-    from swag_core.options import DEVICES, INITS, OPTIMIZERS, PRECISIONS, PRESETS, Options
-    from swag_core.losses import LAYER_WEIGHTS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS
-    from swag_core.networks import POOLINGS
-    from swag_core.smoothing import LAYER_CHOICES, MODES
+    from swag_core.choices import (DEVICES, INITS, LAYER_CHOICES, LAYER_WEIGHTS, MODES, OPTIMIZERS, POOLINGS,
+                                   PRECISIONS, SCALINGS, STYLE_STATS, TEMPERATURE_UNITS)
+    from swag_core.engine.networks import ARCHITECTURES
+    from swag_core.options import PRESETS, Options
 
     spec = json.loads((Path(__file__).parent.parent / "docs" / "openapi.json").read_text())
     options = spec["components"]["schemas"]["Options"]["properties"]

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from swag_core.losses import LossSettings, StyleContentLoss, Weights, gram, layer_weights, mean_covariance
-from swag_core.networks import FeatureExtractor
-from swag_core.smoothing import smooth
-from swag_core.weights import load_model
+from swag_core.engine.losses import LossSettings, StyleContentLoss, Weights, gram, layer_weights, mean_covariance
+from swag_core.engine.networks import FeatureExtractor
+from swag_core.engine.smoothing import smooth
+from swag_core.engine.weights import load_model
 
 
 def test_softmax_is_the_papers_softmax_over_all_elements_rescaled_by_their_count():
@@ -53,7 +53,7 @@ def test_shift_is_the_first_order_expansion_of_the_softmax():
 
 
 def test_linearisation_error_tells_a_linear_softmax_from_a_non_linear_one():
-    from swag_core.smoothing import linearisation_error
+    from swag_core.engine.smoothing import linearisation_error
 
     f = torch.relu(torch.randn(1, 8, 6, 6)) ** 2  # peaky, as ReLU activations are
     assert linearisation_error(f, 1000.0) < 0.01  # hot: the softmax is its expansion
@@ -76,8 +76,8 @@ def test_none_is_the_identity_and_unknown_modes_are_refused():
 def test_smoothing_raises_the_entropy_of_peaky_activations(photo):
     """The paper's point on a real photo: smoothing at the engine's default temperature flattens
     the deepest ResNet-50 layer (its normalised entropy, 0.94 raw, goes to above 0.99)."""
-    from swag_core import images
-    from swag_core.losses import activation_scale
+    from swag_core.engine.losses import activation_scale
+    from swag_core.imaging import images
     from swag_core.options import Options
 
     arch, model = load_model("resnet50")

@@ -8,7 +8,8 @@ from importlib import resources
 import pytest
 import torch
 
-from swag_core import cli, stats
+from swag_core import cli
+from swag_core.research import stats
 
 RESIDUAL = ("r-resnet50", "r-pseudo_resvgg")
 PLAIN = ("r-noresnet50", "r-pseudo_vgg", "r-vgg19")

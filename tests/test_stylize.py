@@ -8,8 +8,10 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
-from swag_core import Cancelled, SwagError, images, quality, stylize
-from swag_core.networks import ARCHITECTURES
+from swag_core import Cancelled, SwagError, stylize
+from swag_core.engine import optimisers, scales
+from swag_core.imaging import images
+from swag_core.research import quality
 
 
 
@@ -60,21 +62,17 @@ def test_progress_is_monotonic_and_names_the_stages(default_result):
 
 
 def test_the_pyramid_grows_from_the_minimum_scale_by_the_square_root_of_two(photo, painting):
-    from importlib import import_module
-
     from swag_core.options import Options
 
-    engine = import_module("swag_core.stylize")  # the module (the package exports the function)
-
     # 128, 181, 256 px; the first scale gets two shares of the iterations.
-    assert engine._schedule(Options.build(size=256, min_scale=128, iterations=60), 171, 256, 32) == [
+    assert scales.schedule(Options.build(size=256, min_scale=128, iterations=60), 171, 256, 32) == [
         ((86, 128), 30), ((121, 181), 15), ((171, 256), 15)]
     # Never above the content's own size.
-    assert engine._schedule(Options.build(size=1024, min_scale=128, iterations=40), 171, 256, 32)[-1] == ((171, 256), 10)
+    assert scales.schedule(Options.build(size=1024, min_scale=128, iterations=40), 171, 256, 32)[-1] == ((171, 256), 10)
     # Scales whose short side is below the network's minimum are left out.
-    assert engine._schedule(Options.build(size=64, min_scale=32, iterations=9), 171, 256, 32) == [((43, 64), 9)]
+    assert scales.schedule(Options.build(size=64, min_scale=32, iterations=9), 171, 256, 32) == [((43, 64), 9)]
     # min_scale at or above the size: the working size alone.
-    assert engine._schedule(Options.build(size=256, min_scale=256, iterations=7), 171, 256, 32) == [((171, 256), 7)]
+    assert scales.schedule(Options.build(size=256, min_scale=256, iterations=7), 171, 256, 32) == [((171, 256), 7)]
     stages = []
     result = stylize(photo, painting, size=181, min_scale=128, iterations=6, device="cpu", progress=lambda p: stages.append(p.stage))
     assert result.size == Image.open(photo).size
@@ -82,13 +80,10 @@ def test_the_pyramid_grows_from_the_minimum_scale_by_the_square_root_of_two(phot
 
 
 def test_adam_returns_the_bias_corrected_average_of_its_iterates():
-    from importlib import import_module
-
-    engine = import_module("swag_core.stylize")
     # A constant gradient: each Adam step moves every pixel by exactly the step size.
     loss = _ScriptedLoss([1.0] * 5)
-    result = engine._optimise(torch.full((1, 3, 8, 8), 0.5), loss, "adam", 5, None, lambda i, v: None)
-    d, lr = engine.average_decay(5), engine.ADAM_LR
+    result = optimisers.optimise(torch.full((1, 3, 8, 8), 0.5), loss, "adam", 5, None, lambda i, v: None)
+    d, lr = optimisers.average_decay(5), optimisers.ADAM_LR
     iterates = [0.5 - lr * k for k in range(1, 6)]
     expected = sum((1 - d) * d ** (5 - k) * v for k, v in enumerate(iterates, start=1)) / (1 - d**5)
     assert torch.allclose(result, torch.full((1, 3, 8, 8), expected), atol=1e-5)
@@ -110,12 +105,9 @@ class _ScriptedLoss:
 
 def test_lbfgs_keeps_the_best_image_and_restarts_from_it_when_the_loss_jumps():
     optimizer = "lbfgs"
-    from importlib import import_module
-
-    engine = import_module("swag_core.stylize")
     # Six steps, then the evaluation of the last step's image.
-    loss = _ScriptedLoss([1.0, 0.5, 0.55, 0.5 * engine.RESTART_ABOVE + 0.01, 0.58, 0.59, 0.6])
-    result = engine._optimise(torch.full((1, 3, 8, 8), 0.5), loss, optimizer, 6, None, lambda i, v: None)
+    loss = _ScriptedLoss([1.0, 0.5, 0.55, 0.5 * optimisers.RESTART_ABOVE + 0.01, 0.58, 0.59, 0.6])
+    result = optimisers.optimise(torch.full((1, 3, 8, 8), 0.5), loss, optimizer, 6, None, lambda i, v: None)
     seen = loss.seen
     assert len(seen) == 7 and not torch.equal(seen[2], seen[1]) and not torch.equal(seen[3], seen[1])
     assert torch.equal(seen[4], seen[1])  # the jump at the fourth evaluation: back to the best image
@@ -124,16 +116,24 @@ def test_lbfgs_keeps_the_best_image_and_restarts_from_it_when_the_loss_jumps():
 
     # When the last step's image is the best, it is the result, also after a single step.
     loss = _ScriptedLoss([1.0, 0.9])
-    result = engine._optimise(torch.full((1, 3, 8, 8), 0.5), loss, optimizer, 1, None, lambda i, v: None)
+    result = optimisers.optimise(torch.full((1, 3, 8, 8), 0.5), loss, optimizer, 1, None, lambda i, v: None)
     assert len(loss.seen) == 2 and torch.equal(result, loss.seen[1]) and not torch.equal(result, loss.seen[0])
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_every_network_stylises(photo, painting, arch):
+# One network per way of building and cutting one (engine/networks.py). VGG-19 is the default
+# result above, and VGG-16 is built and cut as it is; ResNet-101 and Wide-ResNet-50-2 are
+# ResNet-50's stages and layers at other depths and widths; pseudo-VGG is pseudo-ResVGG without
+# its shortcuts. test_networks.py runs every network's layers.
+FAMILIES = ("resnet50", "noresnet50", "inception_v3", "pseudo_resvgg")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", FAMILIES)
+def test_every_family_of_networks_stylises(photo, painting, arch):
     size = 128 if arch == "inception_v3" else 96
     result = stylize(photo, painting, arch=arch, size=size, iterations=40, device="cpu")
     m = _measure(photo, result, painting, size)
-    # Forty steps at about 100 px: every network must move colour and texture toward the
+    # Forty steps at about 100 px: every family of networks must move colour and texture toward the
     # painting and keep the photo (not noise, not the content unchanged); the quality bars
     # are held by the default network above and by the benchmark (docs/quality.md).
     assert m["colour"] > 0.1 and m["texture"] > 0.0, m

@@ -6,9 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
-from swag_core import SwagError, images, quality, stylize, tiles
+from swag_core import SwagError, stylize
+from swag_core.engine import tiles
+from swag_core.engine.extractors import network_for
+from swag_core.imaging import images
 from swag_core.options import Options
-from swag_core.stylize import network_for
+from swag_core.research import quality
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(256, 96, 24), (171, 96, 24), (1000, 128, 32), (96, 96, 24)])

@@ -344,7 +344,7 @@ def _opener(host):
 
 
 def _proves(proof, token, challenge):
-    """Whether `proof` is the engine's answer to `challenge` for `token` (swag_core.service.proof)."""
+    """Whether `proof` is the engine's answer to `challenge` for `token` (swag_core.service.server.proof)."""
     expected = hmac.new(token.encode("utf-8"), ("swag-engine-proof:" + challenge).encode("ascii"),
                         hashlib.sha256).hexdigest()
     try:

@@ -53,7 +53,7 @@ class Argument(object):
 
 
 # Choices in the order shown. The engine accepts these exact names (swag_core.options.PRESETS,
-# networks.ARCHITECTURES, smoothing.MODES, options.DEVICES); a test checks that they stay in step.
+# swag_core.choices: ARCHITECTURE_NAMES, MODES, DEVICES); a test checks that they stay in step.
 # The presets' sizes and iterations are the engine's: the GIMP 3 dialog asks the engine for them.
 PRESETS = (("fast", "Fast (preview)"), ("balanced", "Balanced"), ("best", "Best (slow)"))
 ARCHITECTURES = (

@@ -3,7 +3,7 @@ exit status 1 when one fails.
 
 - the same small job on CUDA (fp32, TF32 and bf16) and on the CPU gives the same image within a
   tolerance, with no NaN;
-- on CUDA the engine's loss and the plain reference's agree (bench_reference.py);
+- on CUDA the engine's loss and the plain reference's agree (reference.py);
 - a 6000x4000 layer at full resolution goes through the tiled path within 16 GB of GPU memory.
 """
 
@@ -14,11 +14,13 @@ import time
 import numpy as np
 import torch
 
-from . import bench_reference as ref
-from . import images as im
-from .bench import images
-from .options import Options
-from .stylize import _precision, loss_for, network_for, stylize
+from ..engine.device import Precision
+from ..engine.extractors import network_for
+from ..engine.pipeline import loss_for, stylize
+from ..imaging import images as im
+from ..options import Options
+from . import reference as ref
+from .inputs import images
 
 # Mean absolute difference per channel value (0..255) between the CUDA and the CPU result.
 TOLERANCE = {"fp32": 2.0, "auto": 4.0, "bf16": 8.0}
@@ -48,7 +50,7 @@ def check(device: torch.device) -> int:
         engine = loss_for(opts, *network_for(opts, device))
         reference = ref.ReferenceLoss(opts, device)
         x = torch.rand(c.shape, generator=torch.Generator().manual_seed(0)).to(device)
-        with torch.no_grad(), _precision("fp32", device):
+        with torch.no_grad(), Precision("fp32", device):
             engine.set_targets(c, [(s, 1.0)])
             reference.set_targets(c, s)
             le, lr = float(engine(x)[0]), float(reference(x))

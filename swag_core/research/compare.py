@@ -26,8 +26,9 @@ class Variant:
 
 def variants() -> list[list[Variant]]:
     """Rows of variants: random weights, then pre-trained where present."""
-    from .networks import ARCHITECTURES
-    from .weights import IMAGENET, RANDOM, imagenet_available
+    from ..choices import IMAGENET, RANDOM
+    from ..engine.networks import ARCHITECTURES
+    from ..engine.weights import imagenet_available
 
     def row(prefix: str, weights: str) -> list[Variant]:
         return [Variant(f"{prefix}-VGG-19", "vgg19", weights, "none"),
@@ -72,11 +73,11 @@ def _working_size(image, size: int):
 
 
 def _run(args) -> int:
-    from . import images
-    from .cli import check_output_path, save_image
-    from .options import Options
+    from ..engine.pipeline import stylize
+    from ..imaging import images
+    from ..imaging.saving import check_output_path, save_image
+    from ..options import Options
     from .quality import measure
-    from .stylize import stylize
 
     out = Path(args.out)
     check_output_path(out)

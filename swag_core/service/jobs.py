@@ -3,7 +3,7 @@ came, and keeps finished results in memory for a bounded time, count and size.
 
 One worker, not a pool: a job uses the whole device (all CPU cores, or the GPU's memory), so two
 at once would each run at half speed and risk running out of memory. The networks stay loaded
-between jobs in `stylize.MODELS`, which only this thread uses.
+between jobs (engine/extractors.py, `MODELS`), which only this thread uses.
 
 A job waits as the image files it came with (compressed, as sent) and is decoded only when it
 runs: a queue of large layers would otherwise hold every one of them decoded.
@@ -12,20 +12,16 @@ runs: a queue of large layers would otherwise hold every one of them decoded.
 from __future__ import annotations
 
 import secrets
-import struct
 import sys
 import threading
 import time
 import traceback
-import zlib
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
-from PIL import Image
-
-from .errors import Cancelled, SwagError
-from .stylize import Progress, stylize
+from ..engine.pipeline import Progress, stylize
+from ..errors import Cancelled, SwagError
+from .wire import png_bytes
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
@@ -223,33 +219,3 @@ def _free_device_memory() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-_COLOUR_TYPES = {"L": 0, "I;16": 0, "LA": 4, "RGB": 2, "RGBA": 6}
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    """The result as PNG, every row with filter type 0 (none).
-
-    Not PIL's PNG writer: PIL picks a filter per row, and the GIMP side decodes PNG in pure Python
-    (swag_client.decode_png: GIMP's Python has no imaging library), where undoing a filter is a
-    Python loop over every byte; unfiltered rows decode at zlib's speed. zlib level 1: the PNG
-    only crosses the loopback interface, where time matters more than size."""
-    if image.mode not in _COLOUR_TYPES:
-        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    pixels = np.asarray(image)
-    if image.mode == "I;16":
-        pixels = pixels.astype(">u2")  # PNG stores 16-bit samples big-endian
-    height, width = pixels.shape[:2]
-    rows = pixels.reshape(height, -1).view(np.uint8)
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
-    bit_depth = 16 if image.mode == "I;16" else 8
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, _COLOUR_TYPES[image.mode], 0, 0, 0)
-    data = zlib.compress(raw, 1)
-    chunks = [_chunk(b"IHDR", header)]
-    chunks += [_chunk(b"IDAT", data[i:i + 2**24]) for i in range(0, len(data), 2**24)]
-    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks) + _chunk(b"IEND", b"")
-
-
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))

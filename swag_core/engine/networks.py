@@ -31,6 +31,9 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
+from ..choices import ARCHITECTURE_NAMES, PRETRAINED_ARCHITECTURES
+from ..errors import SwagError
+
 # torchvision's models expect ImageNet-normalised input; random-weight models get the same
 # input so that swapping weights changes nothing else.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -210,18 +213,17 @@ ARCHITECTURES: dict[str, Architecture] = {
                      lambda m: m.stages(), _PSEUDO_STYLE, "relu4_4", 16, None),
     )
 }
+# The names that validation offers (choices.py) are the networks built here.
+assert tuple(ARCHITECTURES) == ARCHITECTURE_NAMES, "choices.ARCHITECTURE_NAMES is out of date"
+assert tuple(n for n, a in ARCHITECTURES.items() if a.imagenet) == PRETRAINED_ARCHITECTURES, \
+    "choices.PRETRAINED_ARCHITECTURES is out of date"
 
 
 def architecture(name: str) -> Architecture:
-    from .errors import SwagError
-
     try:
         return ARCHITECTURES[name]
     except KeyError:
         raise SwagError(f"unknown network {name!r}: choose one of {', '.join(ARCHITECTURES)}") from None
-
-
-POOLINGS = ("avg", "max")
 
 
 def _average_pool(pool: nn.MaxPool2d) -> nn.AvgPool2d:
@@ -238,8 +240,6 @@ class FeatureExtractor(nn.Module):
 
     def __init__(self, arch: Architecture, model: nn.Module, layers: Iterable[str], pooling: str = "max"):
         super().__init__()
-        from .errors import SwagError
-
         named = arch.stages(model)
         if pooling == "avg":
             named = [(name, _average_pool(m) if isinstance(m, nn.MaxPool2d) else m) for name, m in named]

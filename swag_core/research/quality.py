@@ -31,7 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .images import luminance
+from ..imaging.images import luminance
 
 # --- colour -----------------------------------------------------------------------------------
 

@@ -54,17 +54,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .images import luminance
+from ..imaging.images import luminance
 from .networks import FeatureExtractor
 from .smoothing import smooth
 
 EPS = 1e-12
 # The public SWAG code's style weight (its resnet_swag.py), applied by `scaling="paper"`.
 PAPER_STYLE_WEIGHT = 1e17
-STYLE_STATS = ("gram", "meancov")
-LAYER_WEIGHTS = ("equal", "shallow")
-SCALINGS = ("normalised", "paper")
-TEMPERATURE_UNITS = ("spread", "raw")
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:

@@ -1,21 +1,21 @@
 """`stylize`: Gatys-style optimisation of an image against SWAG losses, coarse to fine.
 
-Data flow: content and style images -> RGB tensors (images.py) -> a feature extractor for the
-chosen network and weights (networks.py, weights.py, kept warm in `MODELS`) -> per scale, the
-targets (losses.py) and an optimiser over the image's pixels -> the result at the content's
-size, with its alpha and mode restored.
+Data flow: content and style images -> RGB tensors (imaging/images.py) -> a feature extractor
+for the chosen network and weights (networks.py, weights.py, kept warm in extractors.py) -> per
+scale (scales.py), the targets (losses.py) and an optimiser over the image's pixels
+(optimisers.py) -> the result at the content's size, with its alpha and mode restored.
 
 Departures from Gatys et al. / the public SWAG code:
 - coarse to fine (as crowsonkb/style-transfer-pytorch): the optimisation runs over a pyramid of
   sizes from `min_scale` (128 px) up to the working size in steps of sqrt(2), each scale
   initialised from the previous result upsampled. The coarse scales, cheap, lay down the
   style's large strokes and shapes, which a network's receptive field cannot span at the full
-  size; the finer ones add its fine texture (`_schedule`);
+  size; the finer ones add its fine texture (scales.py);
 - Adam (lr 0.02) rather than L-BFGS, and the result of each scale is an exponential average of
   its iterates (decay 0.99, bias-corrected), as crowsonkb/style-transfer-pytorch: Adam's
   per-pixel steps leave a pixel-level jitter that the average removes. L-BFGS stays available
   (`optimizer="lbfgs"`); its result is the image with the lowest loss seen, and it restarts
-  from it when the loss jumps (`_lbfgs` says why);
+  from it when the loss jumps (optimisers.py says why);
 - pixels are kept in [0, 1] after every optimiser step (the network sees a valid image);
 - when the working size is below the content's size, the result is upsampled and the content's
   own fine detail (what the working size could not hold) is added back, rather than returning a
@@ -36,11 +36,8 @@ Departures from Gatys et al. / the public SWAG code:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import math
-import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -48,12 +45,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import images, tiles
-from .errors import Cancelled, SwagError
+from ..errors import SwagError
+from ..imaging import images
+from ..options import Options
+from . import scales, tiles
+from .cache import RecentCache
+from .device import Precision, pick_device
+from .extractors import content_layer_of, network_for, network_key
 from .losses import EPS, LossSettings, StyleContentLoss, StyleTargets, Weights, chroma_variation, total_variation
 from .networks import Architecture, FeatureExtractor
-from .options import Options
-from .weights import load_model
+from .optimisers import optimise
 
 
 @dataclass(frozen=True)
@@ -66,91 +67,9 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def pick_device(name: str) -> torch.device:
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if name == "gpu":
-        if not (cuda or mps):
-            raise SwagError("no GPU is usable by PyTorch here (no CUDA or MPS device); use device cpu")
-        return torch.device("cuda" if cuda else "mps")
-    if name == "cuda" and not cuda:
-        raise SwagError(f"CUDA is not available to PyTorch {torch.__version__} here (no NVIDIA driver, "
-                        "or a CPU-only build of torch); use device cpu or auto")
-    if name == "mps" and not mps:
-        raise SwagError("Apple's MPS device is not available here; use device cpu or auto")
-    return torch.device(name)
-
-
-class RecentCache:
-    """Values kept between jobs (the service runs many jobs in one process), by key; holds the
-    `capacity` most recently used."""
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self._entries: dict[tuple, object] = {}
-        self.hits = 0
-
-    def get(self, key: tuple, compute: Callable[[], object]):
-        if key in self._entries:
-            self.hits += 1
-            self._entries[key] = self._entries.pop(key)  # most recent last
-        else:
-            self._entries[key] = compute()
-            while len(self._entries) > self.capacity:
-                self._entries.pop(next(iter(self._entries)))
-        return self._entries[key]
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
-# Feature extractors kept warm, keyed by everything that changes the network (`_network_key`).
-MODELS = RecentCache(capacity=2)
 # `StyleTargets` of recent scales, keyed by the bytes of the content and style images and every
 # setting they depend on (`_Job`); a ResNet-50 entry is about 21 MB, mostly its layer4 Gram matrix.
 TARGETS = RecentCache(capacity=4)
-
-
-def network_for(opts: Options, device: torch.device) -> tuple[Architecture, FeatureExtractor]:
-    """The feature extractor that `opts` asks for, on `device`, from `MODELS` or loaded."""
-    return MODELS.get(_network_key(opts, device), lambda: _load_extractor(opts, device))
-
-
-def _network_key(opts: Options, device: torch.device) -> tuple:
-    return (opts.arch, opts.weights, _weights_stamp(opts.weights), opts.seed, opts.pooling, opts.content_layer,
-            str(device))
-
-
-def content_layer_of(opts: Options, arch: Architecture) -> str:
-    return opts.content_layer or arch.content_layer
-
-
-def _load_extractor(opts: Options, device: torch.device) -> tuple[Architecture, FeatureExtractor]:
-    arch, model = load_model(opts.arch, opts.weights, opts.seed)
-    layers = tuple(dict.fromkeys(arch.style_layers + (content_layer_of(opts, arch),)))
-    extractor = FeatureExtractor(arch, model, layers, opts.pooling).to(device)
-    if device.type == "cuda":
-        # cuDNN's NHWC convolutions are faster on tensor cores; the image is converted to match
-        # (`network_input`).
-        extractor = extractor.to(memory_format=torch.channels_last)
-    return arch, extractor
-
-
-def network_input(x: torch.Tensor) -> torch.Tensor:
-    """`x` in the memory layout of the extractor on its device (`_load_extractor`). Applied inside
-    the loss closure: torch's L-BFGS flattens gradients with view(-1), so the optimised parameter
-    itself must stay contiguous."""
-    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
-
-
-def _weights_stamp(weights: str):
-    """A weights file that changed on disk must be read again."""
-    try:
-        st = os.stat(weights)
-        return (st.st_mtime_ns, st.st_size)
-    except OSError:
-        return None
 
 
 def _digest(tensor: torch.Tensor) -> str:
@@ -161,51 +80,6 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(image.shape[-2:]) == size:
         return image
     return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
-
-
-def _fit(height: int, width: int, long_side: int) -> tuple[int, int]:
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def _within(size: tuple[int, int], pixels: int, min_side: int) -> tuple[int, int]:
-    """`size`, shrunk (keeping its aspect) to at most `pixels` pixels (0 = no limit), but not
-    below `min_side` on its short side, which the network needs."""
-    h, w = size
-    if not pixels or h * w <= pixels:
-        return size
-    scale = max(math.sqrt(pixels / (h * w)), min(1.0, min_side / min(h, w)))
-    return max(1, math.floor(h * scale)), max(1, math.floor(w * scale))
-
-
-# Each scale's long side is this many times the previous one's.
-SCALE_STEP = math.sqrt(2)
-
-
-def _schedule(opts: Options, height: int, width: int, min_size: int) -> list[tuple[tuple[int, int], int]]:
-    """[(size, iterations)] from coarse to fine. The working size never exceeds the content's.
-    The coarsest scale gets two shares of the iterations and every later one a share (1000 and
-    500 in crowsonkb/style-transfer-pytorch): it starts from the photo and has the most to do."""
-    long_side = min(opts.size, max(height, width))
-    sides, side = [], opts.min_scale
-    while side < long_side:
-        sides.append(side)
-        side = round(side * SCALE_STEP)
-    sides.append(long_side)
-    sizes = []
-    for side in sides:
-        size = _fit(height, width, side)
-        if min(size) >= min_size and size not in sizes:
-            sizes.append(size)
-    if not sizes:
-        h, w = _fit(height, width, long_side)
-        raise SwagError(f"the image is too small for {opts.arch}: {w}x{h} at the working size, and the "
-                        f"network needs at least {min_size} px on each side; use a larger size or image")
-    sizes = sizes[-opts.iterations:]  # fewer iterations than scales: the finest ones
-    shares = [2] + [1] * (len(sizes) - 1)
-    counts = [max(1, math.floor(opts.iterations * s / sum(shares))) for s in shares]
-    counts[-1] += opts.iterations - sum(counts)
-    return [(s, c) for s, c in zip(sizes, counts) if c > 0]
 
 
 def _prepare_styles(style, style_weights: Sequence[float] | None) -> list[tuple[Image.Image, float]]:
@@ -249,7 +123,7 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     parts = images.decompose(content_image)
     original = parts.rgb  # on the CPU: the device only sees a working size or a tile at a time
     height, width = original.shape[-2:]
-    schedule = _schedule(opts, height, width, arch.min_size)
+    schedule = scales.schedule(opts, height, width, arch.min_size)
     style_tensors = [(images.to_tensor(im), w) for im, w in styles]
     for t, _ in style_tensors:
         if min(t.shape[-2:]) < 16:
@@ -257,19 +131,19 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
 
     loss_fn = loss_for(opts, arch, extractor)
     job = _Job(opts, device, loss_fn, cancel, arch.min_size,
-               key=_network_key(opts, device) + (loss_fn.settings, opts.precision, _digest(original),
+               key=network_key(opts, device) + (loss_fn.settings, opts.precision, _digest(original),
                                                  tuple((_digest(t), wt) for t, wt in style_tensors)))
     generator = torch.Generator().manual_seed(opts.seed)
     budget = opts.tile_size ** 2
     costs = [h * w * n for (h, w), n in schedule]
     done_cost, x = 0, None
-    with _precision(opts.precision, device):
+    with Precision(opts.precision, device):
         for k, ((h, w), iterations) in enumerate(schedule, start=1):
             stage = f"scale {k} of {len(schedule)}"
             report(f"{stage}: preparing style", _fraction(done_cost, costs))
             content_k = _resize(original, (h, w))
             style_side = max(16, round(max(h, w) * opts.style_scale))
-            styles_k = [(_resize(t, _within(_fit(*t.shape[-2:], style_side), budget, arch.min_size)).to(device), wt)
+            styles_k = [(_resize(t, scales.within(scales.fit(*t.shape[-2:], style_side), budget, arch.min_size)).to(device), wt)
                         for t, wt in style_tensors]
             if x is None and init is not None:
                 x = _resize(init, (h, w))
@@ -306,7 +180,7 @@ class _Job:
     def whole(self, x, content, styles, iterations, on_progress) -> torch.Tensor:
         content = content.to(self.device)
         self.loss_fn.set_content(content, self._targets(content, styles))
-        x = _optimise(x.to(self.device), self.loss_fn, self.opts.optimizer, iterations, self.cancel,
+        x = optimise(x.to(self.device), self.loss_fn, self.opts.optimizer, iterations, self.cancel,
                       lambda i, loss: on_progress(i / iterations, i, loss, ""))
         return x.cpu()
 
@@ -314,7 +188,7 @@ class _Job:
         """x, content: (1, 3, H, W) on the CPU, H * W above the tile budget."""
         size = self.opts.tile_size
         height, width = content.shape[-2:]
-        view = _resize(content, _within((height, width), size * size, self.min_size))
+        view = _resize(content, scales.within((height, width), size * size, self.min_size))
         targets = self._targets(view, styles)
         # The normaliser of the smoothness term is the content's own total variation at this
         # scale, not the shrunken view's, whose neighbouring pixels differ more.
@@ -328,7 +202,7 @@ class _Job:
             self.loss_fn.set_content(content[region].contiguous().to(self.device), targets)
             text = f", tile {n + 1} of {len(boxes)}"
             # Each tile starts from the tiles already done where it overlaps them.
-            result = _optimise(canvas.start(box, x[region]).to(self.device), self.loss_fn, self.opts.optimizer,
+            result = optimise(canvas.start(box, x[region]).to(self.device), self.loss_fn, self.opts.optimizer,
                                iterations, self.cancel,
                                lambda i, loss: on_progress((n + i / iterations) / len(boxes), i, loss, text))
             canvas.add(box, result.cpu())
@@ -352,101 +226,6 @@ def _deep_layers(arch: Architecture, extractor: FeatureExtractor) -> set[str]:
 def _fraction(done: float, costs: list[int]) -> float:
     # 2% for loading and style preparation, the rest in proportion to pixels x iterations.
     return 0.02 + 0.97 * done / sum(costs)
-
-
-def _optimise(x: torch.Tensor, loss_fn, optimizer: str, iterations: int, cancel, on_iteration) -> torch.Tensor:
-    """`iterations` optimiser steps from `x` (1, 3, H, W); returns the result (detached)."""
-    x = x.contiguous().requires_grad_(True)
-
-    def evaluate() -> torch.Tensor:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("cancelled")
-        loss, _ = loss_fn(network_input(x))
-        if not torch.isfinite(loss):
-            raise SwagError("the optimisation diverged (the loss is not finite); raise the "
-                            "temperature or lower the style weight")
-        return loss
-
-    if optimizer == "adam":
-        result = _adam(x, evaluate, iterations, on_iteration)
-    else:
-        result = _lbfgs(x, evaluate, loss_fn, iterations, on_iteration)
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("cancelled")
-    return result
-
-
-# Adam's step size (in pixel values, 0..1).
-ADAM_LR = 0.02
-# The average of the iterates spans about this share of a scale's iterations (`average_decay`).
-AVERAGE_SPAN = 0.2
-
-
-def average_decay(iterations: int) -> float:
-    """The decay of the exponential average of Adam's iterates, for a scale of `iterations` steps.
-    crowsonkb/style-transfer-pytorch uses 0.99 over 500-1000 steps; over the few dozen steps a
-    scale gets on a CPU, 0.99 would average the upsampled, blurred starting image into the
-    result. A span of a fifth of the scale's steps keeps the average's job (removing Adam's
-    pixel-level jitter) without that, between 0.8 and 0.99."""
-    return min(0.99, max(0.8, 1 - 1 / (AVERAGE_SPAN * iterations)))
-
-
-def _adam(x, evaluate, iterations, on_iteration) -> torch.Tensor:
-    opt = torch.optim.Adam([x], lr=ADAM_LR, betas=(0.9, 0.99))
-    decay = average_decay(iterations)
-    average = torch.zeros_like(x, requires_grad=False)
-    for i in range(1, iterations + 1):
-        opt.zero_grad(set_to_none=True)
-        loss = evaluate()
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            x.clamp_(0, 1)
-            average.mul_(decay).add_(x, alpha=1 - decay)
-        on_iteration(i, float(loss.detach()))
-    # Bias correction: the average started at 0.
-    return (average / (1 - decay ** iterations)).clamp(0, 1)
-
-
-def _lbfgs(x, evaluate, loss_fn, iterations, on_iteration) -> torch.Tensor:
-    """Returns the image with the lowest loss seen, the last step's included."""
-    # One evaluation per step(), so that `iterations` counts evaluations exactly and the cancel
-    # check and progress run after each of them; the history persists across steps.
-    new = lambda: torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=50)  # noqa: E731
-    opt = new()
-    last, best = [None], [math.inf, x.detach().clone()]
-
-    def closure():
-        opt.zero_grad(set_to_none=True)
-        loss = evaluate()
-        loss.backward()
-        last[0] = float(loss.detach())
-        if last[0] < best[0]:
-            best[:] = last[0], x.detach().clone()
-        return loss
-
-    for i in range(1, iterations + 1):
-        opt.step(closure)
-        with torch.no_grad():
-            x.clamp_(0, 1)
-        on_iteration(i, last[0])
-        if last[0] > RESTART_ABOVE * best[0]:
-            # Clamping the pixels to [0, 1] after each step moves the image off the step that
-            # L-BFGS's curvature history assumes, and on some networks (random VGG-19 after ~100
-            # evaluations) that history then drives the loss up into noise. Start again from the
-            # best image with an empty history.
-            with torch.no_grad():
-                x.copy_(best[1])
-            opt = new()
-    # The last step's image has not been evaluated: one forward pass decides between it and the
-    # best one seen (after one or two steps, the best seen may still be the starting image).
-    with torch.no_grad():
-        final = float(loss_fn(network_input(x))[0])
-    return x.detach() if final <= best[0] else best[1]
-
-
-# A loss this far above the best one seen restarts L-BFGS from the best image (`_lbfgs`).
-RESTART_ABOVE = 1.2
 
 
 def _finish(x: torch.Tensor, original: torch.Tensor, opts: Options) -> torch.Tensor:
@@ -478,27 +257,3 @@ class _Reporter:
             self.callback(Progress(stage, self.last, loss))
 
 
-class _precision:
-    """`auto` lets CUDA matmuls and convolutions use TF32 (fp32 storage, ~3x faster on Ampere and
-    newer); `fp32` forbids it; `bf16` (CUDA only) runs the network under bf16 autocast, TF32
-    for the rest, with the Gram matrices and the smoothing in fp32 (losses.py). CPU and MPS
-    compute in fp32. On CUDA, cuDNN picks the fastest convolution for each image size."""
-
-    def __init__(self, precision: str, device: torch.device):
-        cuda = device.type == "cuda"
-        self.allow = precision in ("auto", "bf16") and cuda
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16" and cuda \
-            else contextlib.nullcontext()
-        self.benchmark = cuda
-
-    def __enter__(self):
-        self.saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-                      torch.backends.cudnn.benchmark)
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.allow
-        torch.backends.cudnn.benchmark = self.benchmark or self.saved[2]
-        self.autocast.__enter__()
-
-    def __exit__(self, *exc):
-        self.autocast.__exit__(*exc)
-        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-         torch.backends.cudnn.benchmark) = self.saved

@@ -15,11 +15,9 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
-from .errors import SwagError
+from ..choices import IMAGENET, RANDOM
+from ..errors import SwagError
 from .networks import Architecture, architecture
-
-RANDOM = "random"
-IMAGENET = "imagenet"
 
 
 def _imagenet_enum(arch: Architecture):

@@ -36,8 +36,7 @@ from __future__ import annotations
 
 import torch
 
-MODES = ("softmax", "shift", "channel", "none")
-LAYER_CHOICES = ("all", "deep")
+from ..choices import MODES
 
 
 def smooth(features: torch.Tensor, mode: str, temperature: float | torch.Tensor = 1.0,

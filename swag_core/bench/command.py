@@ -1,4 +1,4 @@
-"""`swag bench`: the engine against a plain reference implementation (bench_reference.py), in
+"""`swag bench`: the engine against a plain reference implementation (reference.py), in
 one process, on the same images, network and weights.
 
 Per network (VGG-19, ResNet-50), without and with SWAG smoothing, per size (a square layer):
@@ -51,8 +51,8 @@ def add_command(subparsers) -> None:
 def _run(args) -> int:
     import torch
 
-    from .errors import SwagError
-    from .stylize import pick_device
+    from ..engine.device import pick_device
+    from ..errors import SwagError
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -60,7 +60,7 @@ def _run(args) -> int:
     if args.check:
         if device.type != "cuda":
             raise SwagError("bench --check compares CUDA with the CPU: it needs a CUDA GPU")
-        from .bench_check import check
+        from .check import check
 
         return check(device)
     sizes = args.sizes or SIZES["cuda" if device.type == "cuda" else "cpu"]
@@ -82,7 +82,7 @@ def _header(device, torch) -> str:
 
 
 def _table(device, archs, sizes, evals, iterations, end_to_end) -> str:
-    from .options import Options
+    from ..options import Options
 
     iters = iterations or Options.build("balanced").iterations
     e2e = f"s balanced ({iters} it.)"
@@ -106,25 +106,14 @@ def _ratio(mb: float, mb_ref: float) -> str:
     return f"{mb / mb_ref:.2f}" if mb_ref >= 1 else "-"
 
 
-def images(size: int):
-    """The demo content cropped square at size x size, and the demo style, as CPU tensors."""
-    from importlib import resources
-
-    from PIL import ImageOps
-
-    from . import images as im
-
-    data = resources.files("swag_core") / "data"
-    content = ImageOps.fit(im.open_image(data.joinpath("cat.jpg").read_bytes()).convert("RGB"), (size, size))
-    return content, im.open_image(data.joinpath("starry_night.jpg").read_bytes())
-
-
 def measure(device, arch: str, smoothing: str, size: int, evals: int, iterations: int | None) -> dict:
-    from . import bench_reference as ref
-    from . import images as im
-    from .networks import architecture
-    from .options import Options
-    from .stylize import _schedule, stylize
+    from ..engine import scales
+    from ..engine.networks import architecture
+    from ..engine.pipeline import stylize
+    from ..imaging import images as im
+    from ..options import Options
+    from . import reference as ref
+    from .inputs import images
 
     opts = Options.build("balanced", arch=arch, smoothing=smoothing, device=device.type)
     content_image, style_image = images(size)
@@ -141,7 +130,7 @@ def measure(device, arch: str, smoothing: str, size: int, evals: int, iterations
         settings = dict(preset="balanced", arch=arch, smoothing=smoothing, device=device.type, iterations=iterations)
         out["e2e"] = _seconds(lambda: stylize(content_image, style_image, **settings), device)
         job = Options.build(**settings)
-        schedule = _schedule(job, size, size, architecture(arch).min_size)
+        schedule = scales.schedule(job, size, size, architecture(arch).min_size)
         with ref.fp32():
             out["e2e_ref"] = _seconds(lambda: ref.run(content, style, job, schedule, device), device)
     return out
@@ -150,22 +139,24 @@ def measure(device, arch: str, smoothing: str, size: int, evals: int, iterations
 def _engine_evaluation(opts, device, content, style):
     """One evaluation of the engine's loss with its backward pass, as stylize() sets it up for
     its last scale, at the full size."""
-    from .stylize import _precision, loss_for, network_for, network_input
+    from ..engine.device import Precision
+    from ..engine.extractors import network_for, network_input
+    from ..engine.pipeline import loss_for
 
     loss = loss_for(opts, *network_for(opts, device))
-    with _precision(opts.precision, device):
+    with Precision(opts.precision, device):
         loss.set_targets(content.to(device), [(style.to(device), 1.0)])
 
     def evaluate(x):
-        with _precision(opts.precision, device):
+        with Precision(opts.precision, device):
             loss(network_input(x))[0].backward()
 
     return evaluate
 
 
 def _reference_evaluation(opts, device, content, style):
-    """The same evaluation done the plain way (bench_reference.py)."""
-    from . import bench_reference as ref
+    """The same evaluation done the plain way (reference.py)."""
+    from . import reference as ref
 
     reference = ref.ReferenceLoss(opts, device)
     with ref.fp32():

@@ -37,9 +37,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
-from . import __version__
-from .errors import SwagError
-from .options import DEVICES, PRESETS, Options
+from .. import __version__
+from ..choices import DEVICES, IMAGENET, RANDOM
+from ..errors import SwagError
+from ..options import PRESETS, Options
 
 TOKEN_ENV = "SWAG_ENGINE_TOKEN"
 DEFAULT_PORT = 8765
@@ -233,8 +234,6 @@ class Service:
     def weights_file(self, name: str) -> str:
         """random, imagenet, or the path of the file called `name` in --weights-dir. A client names
         a file only by matching one listed there, so it can neither reach nor probe other paths."""
-        from .weights import IMAGENET, RANDOM
-
         if name in (RANDOM, IMAGENET):
             return name
         if self.weights_dir is None:
@@ -276,7 +275,7 @@ def _is_number(value) -> bool:
 def _check_decodes(data: bytes, what: str) -> None:
     """Decode the whole file once, so that a truncated or broken one is a 400 now rather than a
     failed job later; the job keeps the file and decodes it again when it runs."""
-    from .images import open_image
+    from ..imaging.images import open_image
 
     try:
         open_image(data, what).close()
@@ -544,7 +543,7 @@ def _cmd_serve(args) -> int:
     weights_dir = Path(args.weights_dir).expanduser().resolve() if args.weights_dir else None
     if weights_dir is not None and not weights_dir.is_dir():
         raise SwagError(f"--weights-dir {args.weights_dir} is not a folder")
-    from .stylize import pick_device
+    from ..engine.device import pick_device
 
     device = str(pick_device(args.device))  # fails now, not at the first job, if the device is missing
     token = load_token(Path(args.token_file).expanduser() if args.token_file else default_token_file())

@@ -1,7 +1,7 @@
 """A plain implementation of the engine's objective, written the way tutorials write style
 transfer: the baseline that `swag bench` measures the engine against.
 
-Same network, same weights, same loss (losses.py: the normalised Gram and content terms over
+Same network, same weights, same loss (engine/losses.py: the normalised Gram and content terms over
 SWAG-smoothed activations, the layer weights, the smoothness terms), same optimiser (Adam with
 an average of iterates), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W
 elements (`torch.softmax(f.reshape(1, -1))`, as the public SWAG code writes it), the Gram matrix
@@ -16,9 +16,9 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-from .networks import FeatureExtractor
-from .options import Options
-from .weights import load_model
+from ..engine.networks import FeatureExtractor
+from ..engine.weights import load_model
+from ..options import Options
 
 
 @contextlib.contextmanager

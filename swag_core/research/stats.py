@@ -13,7 +13,7 @@ over the images of:
 Normalised entropy of n non-negative values v: p = v / sum(v) is a probability distribution;
 its Shannon entropy -sum p log p divided by log n, so 0 = all the mass on one value, 1 = uniform.
 With smoothing the statistics are those of the smoothed values the losses see: the engine's
-softmax (smoothing.py) at the engine's default temperature, in units of each image's own
+softmax (engine/smoothing.py) at the engine's default temperature, in units of each image's own
 activation spread at that layer (`losses.activation_scale`), so the smoothed values have mean 1.
 
 Networks: random-weight ResNet-50, NoResNet-50, pseudo-ResVGG, pseudo-VGG and VGG-19 (`r-`),
@@ -65,7 +65,7 @@ def normalised_entropy(values):
 def layer_statistics(features) -> tuple[float, float, float, float]:
     """(max activation, activation entropy, max Gram value, Gram entropy) of one image's
     (1, C, H, W) activations."""
-    from .losses import gram
+    from ..engine.losses import gram
 
     g = gram(features)
     return float(features.max()), normalised_entropy(features), float(g.max()), normalised_entropy(g)
@@ -75,7 +75,7 @@ def load_images(paths, size: int):
     """Each image as (1, 3, h, w) RGB with its long side `size`."""
     import torch.nn.functional as F
 
-    from . import images
+    from ..imaging import images
 
     tensors = []
     for path in paths:
@@ -90,9 +90,10 @@ def load_images(paths, size: int):
 def networks_to_measure(weights: str | None) -> list[tuple[str, str]]:
     """[(network, weights)]: random ones unless `weights` is imagenet, pre-trained ones that are
     present unless it is random."""
-    from .networks import ARCHITECTURES
-    from .errors import SwagError
-    from .weights import IMAGENET, RANDOM, imagenet_available
+    from ..choices import IMAGENET, RANDOM
+    from ..engine.networks import ARCHITECTURES
+    from ..engine.weights import imagenet_available
+    from ..errors import SwagError
 
     chosen = []
     if weights in (None, RANDOM):
@@ -109,10 +110,11 @@ def measure_network(name: str, weights: str, image_tensors, temperature: float, 
     """The rows of one network: per smoothing and loss layer, the statistics' mean over images."""
     import torch
 
-    from .losses import activation_scale
-    from .networks import FeatureExtractor
-    from .smoothing import linearisation_error, smooth
-    from .weights import RANDOM, load_model
+    from ..choices import RANDOM
+    from ..engine.losses import activation_scale
+    from ..engine.networks import FeatureExtractor
+    from ..engine.smoothing import linearisation_error, smooth
+    from ..engine.weights import load_model
 
     arch, model = load_model(name, weights, seed)
     extractor = FeatureExtractor(arch, model, arch.style_layers)
@@ -135,9 +137,9 @@ def compute(paths, size: int, weights: str | None = None, temperature: float | N
             seed: int | None = None) -> list[Row]:
     """Every row of the table, for the images at `paths` brought to long side `size`.
     `temperature` and `seed` default to the engine's (options.Options)."""
-    from .errors import SwagError
-    from .networks import ARCHITECTURES
-    from .options import Options
+    from ..engine.networks import ARCHITECTURES
+    from ..errors import SwagError
+    from ..options import Options
 
     defaults = Options()
     temperature = defaults.temperature if temperature is None else temperature
@@ -213,8 +215,8 @@ def _print_table(rows: list[Row]) -> None:
 
 
 def _run(args) -> int:
-    from .errors import SwagError
-    from .options import Options
+    from ..errors import SwagError
+    from ..options import Options
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

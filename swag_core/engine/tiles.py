@@ -1,6 +1,6 @@
 """Overlapping tiles of a large image and the smooth window that blends them back together.
 
-A scale whose pixel count exceeds the tile budget is optimised one tile at a time (stylize.py).
+A scale whose pixel count exceeds the tile budget is optimised one tile at a time (pipeline.py).
 Neighbouring tiles overlap by at least `overlap` pixels; each tile's result is weighted by a
 window that rises from near 0 at a tile edge shared with a neighbour to 1 over `overlap` pixels
 (a raised cosine, so its slope is 0 at both ends), and the weighted results are divided by the

@@ -1,0 +1,53 @@
+"""The pyramid of a job: the sizes it optimises at, coarse to fine, and the iterations each one gets."""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import SwagError
+from ..options import Options
+
+
+def fit(height: int, width: int, long_side: int) -> tuple[int, int]:
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def within(size: tuple[int, int], pixels: int, min_side: int) -> tuple[int, int]:
+    """`size`, shrunk (keeping its aspect) to at most `pixels` pixels (0 = no limit), but not
+    below `min_side` on its short side, which the network needs."""
+    h, w = size
+    if not pixels or h * w <= pixels:
+        return size
+    scale = max(math.sqrt(pixels / (h * w)), min(1.0, min_side / min(h, w)))
+    return max(1, math.floor(h * scale)), max(1, math.floor(w * scale))
+
+
+# Each scale's long side is this many times the previous one's.
+SCALE_STEP = math.sqrt(2)
+
+
+def schedule(opts: Options, height: int, width: int, min_size: int) -> list[tuple[tuple[int, int], int]]:
+    """[(size, iterations)] from coarse to fine. The working size never exceeds the content's.
+    The coarsest scale gets two shares of the iterations and every later one a share (1000 and
+    500 in crowsonkb/style-transfer-pytorch): it starts from the photo and has the most to do."""
+    long_side = min(opts.size, max(height, width))
+    sides, side = [], opts.min_scale
+    while side < long_side:
+        sides.append(side)
+        side = round(side * SCALE_STEP)
+    sides.append(long_side)
+    sizes = []
+    for side in sides:
+        size = fit(height, width, side)
+        if min(size) >= min_size and size not in sizes:
+            sizes.append(size)
+    if not sizes:
+        h, w = fit(height, width, long_side)
+        raise SwagError(f"the image is too small for {opts.arch}: {w}x{h} at the working size, and the "
+                        f"network needs at least {min_size} px on each side; use a larger size or image")
+    sizes = sizes[-opts.iterations:]  # fewer iterations than scales: the finest ones
+    shares = [2] + [1] * (len(sizes) - 1)
+    counts = [max(1, math.floor(opts.iterations * s / sum(shares))) for s in shares]
+    counts[-1] += opts.iterations - sum(counts)
+    return [(s, c) for s, c in zip(sizes, counts) if c > 0]
