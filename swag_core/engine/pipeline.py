@@ -7,12 +7,15 @@ scale (scales.py), the targets (losses.py) and an optimiser over the image's pix
 
 Departures from Gatys et al. / the public SWAG code:
 - coarse to fine (as crowsonkb/style-transfer-pytorch): the optimisation runs over a pyramid of
-  sizes from `min_scale` (128 px) up to the working size in steps of sqrt(2), each scale
-  initialised from the previous result upsampled. The coarse scales, cheap, lay down the
-  style's large strokes and shapes, which a network's receptive field cannot span at the full
-  size; the finer ones add its fine texture (scales.py);
+  sizes from `min_scale` up to the working size in steps of sqrt(2), each scale initialised
+  from the previous result upsampled. crowsonkb starts at 128 px; here the default start is
+  256 px, because below it random VGG's content layer kept too little of the subject (faces,
+  buildings) for the finer scales to recover (docs/quality.md, second round) (scales.py);
+- the content loss at relu3_1 for VGG, not Gatys et al.'s relu4_2: with random weights relu4_2
+  does not reconstruct the photo (networks.py);
 - Adam (lr 0.02) rather than L-BFGS, and the result of each scale is an exponential average of
-  its iterates (decay 0.99, bias-corrected), as crowsonkb/style-transfer-pytorch: Adam's
+  its iterates (bias-corrected), as crowsonkb/style-transfer-pytorch, but spanning a fifth of
+  the scale's iterations rather than crowsonkb's fixed 0.99 (optimisers.average_decay): Adam's
   per-pixel steps leave a pixel-level jitter that the average removes. L-BFGS stays available
   (`optimizer="lbfgs"`); its result is the image with the lowest loss seen, and it restarts
   from it when the loss jumps (optimisers.py says why);
