@@ -79,15 +79,28 @@ def test_the_pyramid_grows_from_the_minimum_scale_by_the_square_root_of_two(phot
     assert "scale 1 of 2: iteration 4 of 4" in stages and "scale 2 of 2: iteration 2 of 2" in stages
 
 
-def test_adam_returns_the_bias_corrected_average_of_its_iterates():
-    # A constant gradient: each Adam step moves every pixel by exactly the step size.
+def test_adam_moves_the_pixels_logits_and_returns_the_bias_corrected_average_of_its_iterates():
+    # A gradient of one sign: each Adam step moves every logit by the step size (to within the
+    # sigmoid's slope changing by 4% over the five steps), so the pixels are sigmoid(-lr k).
     loss = _ScriptedLoss([1.0] * 5)
     result = optimisers.optimise(torch.full((1, 3, 8, 8), 0.5), loss, "adam", 5, None, lambda i, v: None)
     d, lr = optimisers.average_decay(5), optimisers.ADAM_LR
-    iterates = [0.5 - lr * k for k in range(1, 6)]
+    iterates = [torch.sigmoid(torch.tensor(-lr * k)).item() for k in range(1, 6)]
     expected = sum((1 - d) * d ** (5 - k) * v for k, v in enumerate(iterates, start=1)) / (1 - d**5)
-    assert torch.allclose(result, torch.full((1, 3, 8, 8), expected), atol=1e-5)
+    assert torch.allclose(result, torch.full((1, 3, 8, 8), expected), atol=1e-4)
     assert len(loss.seen) == 5
+    # Steps of lr on the pixels themselves would give 0.5 - lr k: the test tells them apart.
+    assert abs(expected - sum((1 - d) * d ** (5 - k) * (0.5 - lr * k) for k in range(1, 6)) / (1 - d**5)) > 1e-3
+
+
+def test_adam_keeps_pixels_pushed_past_black_or_white_inside_the_range():
+    loss = _ScriptedLoss([1.0] * 60)
+    start = torch.cat([torch.full((1, 3, 4, 8), 0.02), torch.full((1, 3, 4, 8), 1.0)], 2)
+    result = optimisers.optimise(start, loss, "adam", 60, None, lambda i, v: None)
+    # Pushed down for 60 steps: nearly black pixels go on towards 0 without reaching it (a clamp
+    # would hold them at exactly 0), and white ones move off 1.
+    assert all(0 < float(x.min()) and float(x.max()) < 1 for x in loss.seen)
+    assert 0 < float(result[..., :4, :].max()) < 0.005 and float(result[..., 4:, :].max()) < 0.95
 
 
 class _ScriptedLoss:

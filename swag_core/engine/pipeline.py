@@ -13,13 +13,15 @@ Departures from Gatys et al. / the public SWAG code:
   buildings) for the finer scales to recover (docs/quality.md, second round) (scales.py);
 - the content loss at relu3_1 for VGG, not Gatys et al.'s relu4_2: with random weights relu4_2
   does not reconstruct the photo (networks.py);
-- Adam (lr 0.02) rather than L-BFGS, and the result of each scale is an exponential average of
+- Adam rather than L-BFGS, on the pixels' logits (a bounded parameterisation, where crowsonkb
+  clamps; optimisers.py says why), and the result of each scale is an exponential average of
   its iterates (bias-corrected), as crowsonkb/style-transfer-pytorch, but spanning a fifth of
   the scale's iterations rather than crowsonkb's fixed 0.99 (optimisers.average_decay): Adam's
   per-pixel steps leave a pixel-level jitter that the average removes. L-BFGS stays available
   (`optimizer="lbfgs"`); its result is the image with the lowest loss seen, and it restarts
   from it when the loss jumps (optimisers.py says why);
-- pixels are kept in [0, 1] after every optimiser step (the network sees a valid image);
+- the network always sees a valid image: Adam's pixels are a sigmoid of its parameters, and
+  L-BFGS's are clamped to [0, 1] after every step;
 - when the working size is below the content's size, the result is upsampled and the content's
   own fine detail (what the working size could not hold) is added back, rather than returning a
   blurred upscale;
