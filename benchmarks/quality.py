@@ -137,7 +137,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     rows, sheet_rows = [], []
-    columns = ["content", "style", *quality.BASELINES, *(n for n, _ in variants)]
+    names = list(quality.BASELINES) + [n for n, _ in variants]
     # Written as the runs finish, so that a long benchmark stopped early keeps what it measured.
     results = open(args.out / "results.csv", "w", newline="")
     writer = csv.DictWriter(results, fieldnames=["variant", "content", "style", "seed", *quality.MEASURES, "seconds"])
@@ -169,9 +169,8 @@ def main(argv=None) -> int:
                 if seed == args.seeds[0]:
                     row_images.append(result.convert("RGB"))
         sheet_rows.append(row_images)
-        contact_sheet(sheet_rows, columns).save(args.out / "sheet.png")  # after each pair, as results.csv
+        contact_sheet(sheet_rows, ["content", "style", *names]).save(args.out / "sheet.png")  # after each pair, as results.csv
 
-    names = list(quality.BASELINES) + [n for n, _ in variants]
     report = table([summary([r for r in rows if r["variant"] == n], n) for n in names])
     if args.against:
         report += "\n\n" + "\n".join(
