@@ -156,8 +156,10 @@ def main(argv=None) -> int:
         for name, settings in variants:
             for seed in args.seeds:
                 start = time.perf_counter()
-                result = stylize(content, style, preset=args.preset, device=args.device, seed=seed,
-                                 size=args.size, iterations=args.iterations, **settings)
+                # A variant's own settings (its size or iterations too) win over the command's.
+                run = {"device": args.device, "seed": seed, "size": args.size, "iterations": args.iterations,
+                       **settings}
+                result = stylize(content, style, preset=args.preset, **run)
                 seconds = time.perf_counter() - start
                 m = quality.measure(c, images.to_tensor(result.convert("RGB")), s)
                 rows.append({"variant": name, "content": content_path.stem, "style": style_path.stem,

@@ -62,6 +62,9 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", choices=OPTIMIZERS)
     g.add_argument("--init", choices=INITS, help="start from the content image or from noise")
     g.add_argument("--style-scale", type=float, help="style image size relative to the working size")
+    g.add_argument("--full-resolution", action="store_true", default=None,
+                   help="on an image larger than the working size, paint its fine detail at its own size too "
+                        "(slower) instead of keeping the photo's")
     g.add_argument("--preserve-colors", action="store_true", default=None,
                    help="transfer luminance only, keep the content's colours")
     g.add_argument("--strength", type=float, help="blend with the original: 0..1 (default 1)")

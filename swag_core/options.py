@@ -54,6 +54,10 @@ class Options:
     # the subject (docs/quality.md).
     min_scale: int = 256
     style_scale: float = 1.0  # style image's long side relative to each scale's
+    # On a layer larger than the working size, one more scale at the layer's own size (tiled
+    # above tile_size) paints its fine detail, instead of adding the photo's own detail back.
+    # Costs about (layer pixels / working pixels) times the last scale's time.
+    full_resolution: bool = False
     preserve_colors: bool = False
     strength: float = 1.0  # 1 = the stylised image, 0 = the original
     seed: int = 0

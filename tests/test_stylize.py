@@ -215,6 +215,41 @@ def test_output_keeps_full_resolution_detail(photo, painting):
     assert edges(gray(result)) > 1.3 * edges(gray(upscaled))
 
 
+def test_full_resolution_adds_a_pass_at_the_layer_size_after_the_working_size():
+    from swag_core.options import Options
+
+    # The working pyramid keeps its iterations; the layer's own size gets the last scale's again.
+    assert scales.schedule(Options.build(size=128, min_scale=64, iterations=30, full_resolution=True), 171, 256,
+                           32) == [((43, 64), 15), ((61, 91), 7), ((86, 128), 8), ((171, 256), 8)]
+    # Nothing to add where the working size is the layer's.
+    assert scales.schedule(Options.build(size=256, min_scale=256, iterations=7, full_resolution=True), 171, 256,
+                           32) == [((171, 256), 7)]
+
+
+def _fine_detail(image: Image.Image, working: tuple[int, int]) -> np.ndarray:
+    """What a `working`-size image cannot hold: the grey image minus its round trip through it."""
+    grey = image.convert("L")
+    blurred = grey.resize(working, Image.BICUBIC).resize(grey.size, Image.BICUBIC)
+    return np.asarray(grey, dtype=float) - np.asarray(blurred, dtype=float)
+
+
+def test_full_resolution_paints_the_fine_detail_instead_of_keeping_the_photos(photo, painting):
+    """Working at 64 px on a 256 px photo, the detail finer than 64 px is the photo's own by
+    default; with full_resolution the pass at 256 px repaints it."""
+    original = Image.open(photo)
+    settings = dict(size=64, min_scale=64, iterations=20, device="cpu")
+    kept = stylize(photo, painting, **settings)
+    painted = stylize(photo, painting, full_resolution=True, **settings)
+    assert painted.size == original.size
+    photo_detail = _fine_detail(original, (64, 43)).ravel()
+
+    def correlation(result):
+        return np.corrcoef(photo_detail, _fine_detail(result, (64, 43)).ravel())[0, 1]
+
+    assert correlation(kept) > 0.9
+    assert correlation(painted) < 0.7, correlation(painted)
+
+
 def test_image_too_small_for_the_network(photo, painting):
     tiny = Image.open(photo).resize((40, 20))
     with pytest.raises(SwagError, match="too small for resnet50"):

@@ -88,6 +88,9 @@ ARGUMENTS = (
     Argument("strength", DOUBLE, "S_trength", "1 = fully stylised, 0 = the original", 1.0, 0.0, 1.0, 0.05),
     Argument("preserve-colors", BOOLEAN, "_Keep colours", "Transfer the texture only, keep the layer's colours",
              False),
+    Argument("full-resolution", BOOLEAN, "F_ull resolution", "On a layer larger than the working size, paint "
+             "its fine detail at the layer's own size too, instead of keeping the photo's (slower: about the "
+             "layer's pixels over the working size's times the last scale's time)", False),
     Argument("seed", INT, "See_d", "Random seed (for random network weights): the same seed gives the same "
              "result", 0, 0, MAX_SEED, 1),
     Argument("device", CHOICE, "De_vice", "Where the engine computes", "auto", choices=DEVICES),
@@ -115,6 +118,7 @@ def engine_options(values):
     options = {
         "preset": values["preset"], "arch": values["architecture"], "smoothing": values["smoothing"],
         "strength": float(values["strength"]), "preserve_colors": bool(values["preserve-colors"]),
+        "full_resolution": bool(values["full-resolution"]),
         "seed": int(values["seed"]), "device": values["device"],
     }
     for name in ("size", "iterations"):

@@ -24,17 +24,18 @@ Departures from Gatys et al. / the public SWAG code:
   L-BFGS's are clamped to [0, 1] after every step;
 - when the working size is below the content's size, the result is upsampled and the content's
   own fine detail (what the working size could not hold) is added back, rather than returning a
-  blurred upscale;
+  blurred upscale; `full_resolution` paints that detail instead, with one more scale at the
+  content's own size (scales.py);
 - memory is bounded whatever the layer's size: the full-size image stays on the CPU, and a scale
   whose pixel count exceeds `tile_size`^2 is optimised in overlapping tiles of at most
   tile_size x tile_size, one on the device at a time (tiles.py blends them without seams). Every
   tile is optimised towards the same targets of the scale (`StyleTargets`: the style Grams from
   the whole style image, the temperature units and the normalisers from the whole content image,
   shrunk to the tile budget), and towards its own content activations. Each tile starts from the
-  blend of the tiles already done where it overlaps them. The style image, too, is never enlarged
-  past the tile budget, so above it the style's texture keeps its grain in pixels rather than
-  growing with the image. A full-resolution pass on a large layer is asked for with a `size` at
-  least its long side;
+  blend of the tiles already done where it overlaps them, and adds only the detail finer than the
+  scale it starts from (`_Job.tiled` says why). The style image, too, is never enlarged past the
+  tile budget, so above it the style's texture keeps its grain in pixels rather than growing
+  with the image;
 - the targets of a scale are cached across jobs (`TARGETS`): a job repeated with the same content,
   style and loss settings (another strength, seed or number of iterations) skips their passes.
 """
@@ -154,13 +155,13 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
                 x = _resize(init, (h, w))
             elif x is None:
                 x = content_k.clone() if opts.init == "content" else torch.rand(content_k.shape, generator=generator)
-            else:
-                x = _resize(x, (h, w))
+            coarse = tuple(x.shape[-2:])  # the start's own resolution, before it is brought to this scale
+            x = _resize(x, (h, w))
             on_progress = lambda done, n, loss, text: report(  # noqa: E731
                 f"{stage}{text}: iteration {n} of {iterations}",
                 _fraction(done_cost + costs[k - 1] * done, costs), loss)
             if budget and h * w > budget:
-                x = job.tiled(x, content_k, styles_k, iterations, on_progress)
+                x = job.tiled(x, coarse, content_k, styles_k, iterations, on_progress)
             else:
                 x = job.whole(x, content_k, styles_k, iterations, on_progress)
             done_cost += costs[k - 1]
@@ -189,8 +190,9 @@ class _Job:
                       lambda i, loss: on_progress(i / iterations, i, loss, ""))
         return x.cpu()
 
-    def tiled(self, x, content, styles, iterations, on_progress) -> torch.Tensor:
-        """x, content: (1, 3, H, W) on the CPU, H * W above the tile budget."""
+    def tiled(self, x, coarse, content, styles, iterations, on_progress) -> torch.Tensor:
+        """x, content: (1, 3, H, W) on the CPU, H * W above the tile budget; `coarse`: the size
+        that x was brought up from (the previous scale's), whose detail every tile agrees on."""
         size = self.opts.tile_size
         height, width = content.shape[-2:]
         view = _resize(content, scales.within((height, width), size * size, self.min_size))
@@ -211,7 +213,14 @@ class _Job:
                                iterations, self.cancel,
                                lambda i, loss: on_progress((n + i / iterations) / len(boxes), i, loss, text))
             canvas.add(box, result.cpu())
-        return canvas.result()
+        # Each tile matches the global style on its own, and neighbouring tiles drifted apart in
+        # colour (their borders showed). The tiles may only add what the coarser start could not
+        # hold: the blend's detail finer than `coarse`, over the start's coarser content.
+        # A first scale that is itself tiled has no coarser start to agree on.
+        painted = canvas.result()
+        if coarse == (height, width):
+            return painted
+        return (x + painted - _low_pass(painted, coarse)).clamp(0, 1)  # x: the start, `coarse` upsampled
 
 
 def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> StyleContentLoss:
@@ -226,6 +235,11 @@ def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> 
 def _deep_layers(arch: Architecture, extractor: FeatureExtractor) -> set[str]:
     start = extractor.depth_of(arch.style_layers[-2])
     return {name for name in extractor.layers if extractor.depth_of(name) >= start}
+
+
+def _low_pass(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """What of `image` a `size` image holds, at `image`'s size."""
+    return _resize(_resize(image, size), tuple(image.shape[-2:]))
 
 
 def _fraction(done: float, costs: list[int]) -> float:

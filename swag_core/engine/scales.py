@@ -30,7 +30,9 @@ SCALE_STEP = math.sqrt(2)
 def schedule(opts: Options, height: int, width: int, min_size: int) -> list[tuple[tuple[int, int], int]]:
     """[(size, iterations)] from coarse to fine. The working size never exceeds the content's.
     The coarsest scale gets two shares of the iterations and every later one a share (1000 and
-    500 in crowsonkb/style-transfer-pytorch): it starts from the photo and has the most to do."""
+    500 in crowsonkb/style-transfer-pytorch): it starts from the photo and has the most to do.
+    `full_resolution` adds the content's own size after the working size, with as many
+    iterations again as the last scale: an extra pass, not a share taken from the others."""
     long_side = min(opts.size, max(height, width))
     sides, side = [], opts.min_scale
     while side < long_side:
@@ -50,4 +52,6 @@ def schedule(opts: Options, height: int, width: int, min_size: int) -> list[tupl
     shares = [2] + [1] * (len(sizes) - 1)
     counts = [max(1, math.floor(opts.iterations * s / sum(shares))) for s in shares]
     counts[-1] += opts.iterations - sum(counts)
+    if opts.full_resolution and sizes[-1] != (height, width):
+        sizes, counts = sizes + [(height, width)], counts + [counts[-1]]
     return [(s, c) for s, c in zip(sizes, counts) if c > 0]
