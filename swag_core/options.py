@@ -41,7 +41,7 @@ class Options:
     loss_scaling: str = "normalised"  # normalised | paper (the public SWAG code's)
     # The layer whose activations the content term compares; empty = the network's own (engine/networks.py).
     content_layer: str = ""
-    content_weight: float = 0.3
+    content_weight: float = 0.1
     style_weight: float = 1.0
     tv_weight: float = 0.0
     chroma_weight: float = 0.01
