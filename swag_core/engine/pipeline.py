@@ -252,8 +252,7 @@ def _finish(x: torch.Tensor, original: torch.Tensor, opts: Options) -> torch.Ten
     (on the CPU, like `original`)."""
     size = tuple(original.shape[-2:])
     if tuple(x.shape[-2:]) != size:
-        small = _resize(original, tuple(x.shape[-2:]))
-        detail = original - _resize(small, size)  # what the working size could not hold
+        detail = original - _low_pass(original, tuple(x.shape[-2:]))  # what the working size could not hold
         x = (_resize(x, size) + detail).clamp(0, 1)
     if opts.preserve_colors:
         # Luminance-only transfer (Gatys et al. 2016, "Preserving colour"): the result's luma
