@@ -97,6 +97,11 @@ def test_mean_covariance_is_the_centred_gram_and_the_means():
     flat = f.reshape(3, 20)
     assert torch.allclose(stats[0, :, 3], flat.mean(1), atol=1e-6)
     assert torch.allclose(stats[0, :, :3], torch.cov(flat, correction=0), atol=1e-5)
+    # A constant added to the activations (what SWAG's softmax nearly is at the default
+    # temperature) moves the means and leaves the covariance alone.
+    shifted = mean_covariance(f + 5)
+    assert torch.allclose(shifted[0, :, :3], stats[0, :, :3], atol=1e-4)
+    assert torch.allclose(shifted[0, :, 3], stats[0, :, 3] + 5, atol=1e-5)
 
 
 def test_layer_weights_favour_shallow_layers_and_sum_to_one():

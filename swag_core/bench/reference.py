@@ -1,8 +1,8 @@
 """A plain implementation of the engine's objective, written the way tutorials write style
 transfer: the baseline that `swag bench` measures the engine against.
 
-Same network, same weights, same loss (engine/losses.py: the normalised Gram and content terms over
-SWAG-smoothed activations, the layer weights, the smoothness terms), same optimiser (Adam with
+Same network, same weights, same loss (engine/losses.py: the normalised style (means and
+covariances, or Gram matrices) and content terms over SWAG-smoothed activations, the layer weights, the smoothness terms), same optimiser (Adam with
 an average of iterates), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W
 elements (`torch.softmax(f.reshape(1, -1))`, as the public SWAG code writes it), the Gram matrix
 as a plain product, default memory format, no autocast, no caching of anything between jobs.
@@ -45,6 +45,12 @@ def gram(f: torch.Tensor) -> torch.Tensor:
     return c @ c.t() / c.shape[1]
 
 
+def mean_covariance(f: torch.Tensor) -> torch.Tensor:
+    c = f.reshape(f.shape[1], -1)
+    mean = c.mean(1, keepdim=True)
+    return torch.cat([(c - mean) @ (c - mean).t() / c.shape[1], mean], 1)
+
+
 def total_variation(x: torch.Tensor) -> torch.Tensor:
     return (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean() + (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
 
@@ -60,13 +66,15 @@ class ReferenceLoss:
         layers = self.arch.style_layers + (self.arch.content_layer,)
         self.net = FeatureExtractor(self.arch, model, dict.fromkeys(layers), opts.pooling).to(device)
         self.opts = opts
+        self.statistic = gram if opts.style_stats == "gram" else mean_covariance
         n = len(self.arch.style_layers)
         raw = [4.0 ** (n - 1 - i) for i in range(n)] if opts.layer_weights == "shallow" else [1.0] * n
         self.layer_weights = [w / sum(raw) for w in raw]
 
     def _smoothed(self, feats: dict) -> dict:
-        # As the engine's default (smoothed_layers "all"): every loss layer is smoothed.
-        return {n: smooth(f, self.opts.smoothing, self.opts.temperature * self.scales[n]) for n, f in feats.items()}
+        # As the engine: activations in units of their spread at the content image (which
+        # decides how means weigh against covariances), and every loss layer smoothed.
+        return {n: smooth(f / self.scales[n], self.opts.smoothing, self.opts.temperature) for n, f in feats.items()}
 
     @torch.no_grad()
     def set_targets(self, content: torch.Tensor, style: torch.Tensor) -> None:
@@ -75,8 +83,8 @@ class ReferenceLoss:
         feats = self._smoothed(raw)
         style_feats = self._smoothed(self.net(style))
         layers = self.arch.style_layers
-        self.grams = {n: gram(style_feats[n]) for n in layers}
-        self.norms = {n: (gram(feats[n]) - self.grams[n]).pow(2).sum() for n in layers}
+        self.targets = {n: self.statistic(style_feats[n]) for n in layers}
+        self.norms = {n: (self.statistic(feats[n]) - self.targets[n]).pow(2).sum() for n in layers}
         self.content = feats[self.arch.content_layer]
         self.content_norm = (self.content - self.content.mean()).pow(2).sum()
         self.tv_norm = total_variation(content)
@@ -85,7 +93,7 @@ class ReferenceLoss:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         feats = self._smoothed(self.net(x))
         layers = self.arch.style_layers
-        style = sum(w * (gram(feats[n]) - self.grams[n]).pow(2).sum() / self.norms[n]
+        style = sum(w * (self.statistic(feats[n]) - self.targets[n]).pow(2).sum() / self.norms[n]
                     for w, n in zip(self.layer_weights, layers))
         content = (feats[self.arch.content_layer] - self.content).pow(2).sum() / self.content_norm
         o = self.opts

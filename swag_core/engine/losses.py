@@ -23,10 +23,17 @@ Departures from the paper, each a setting (`LossSettings`):
 - Layer weights (`layer_weights`): "shallow" weighs the style layers 256, 64, 16, 4, 1 from
   the shallowest on (as crowsonkb/style-transfer-pytorch), normalised to sum 1; "equal" is the
   paper's.
-- Style statistics (`style_stats`): "gram" is Eq. (1); "meancov" is the mean and the
-  covariance of the activations (the Gram matrix of the centred features, and the means), the
-  statistics of the W2 style loss of crowsonkb/style-transfer-pytorch, here under the same
-  squared distance as the Gram matrices.
+- Style statistics (`style_stats`): "meancov" (the default) is the mean and the covariance of
+  the activations (the Gram matrix of the centred features, and the means), the statistics of
+  the W2 style loss of crowsonkb/style-transfer-pytorch, here under the same squared distance
+  as the Gram matrices; "gram" is Eq. (1). Why the departure: a ReLU's outputs are all positive,
+  so Eq. (1)'s Gram matrix is mostly the outer product of the channels' means, and its distance
+  mostly compares means; the covariance, where the texture's correlations are, weighs little.
+  Kept apart, the covariance weighs as much as it differs: on the quality benchmark it
+  transferred more texture at the same structure (docs/quality.md, fourth round). A side effect
+  worth knowing: a covariance ignores a constant added to the activations, so SWAG's softmax,
+  nearly a shift at the default temperature, changes the covariance only through its
+  non-linear part, and the means by its shift.
 - The smoothing temperature is given in units of the layer's spread at the content image
   (`temperature_unit="spread"`), or as the paper's raw temperature (`"raw"`).
 - A chroma smoothness term (`chroma_weight`, L_chroma): the total variation of the colour
