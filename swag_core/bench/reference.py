@@ -1,11 +1,12 @@
 """A plain implementation of the engine's objective, written the way tutorials write style
 transfer: the baseline that `swag bench` measures the engine against.
 
-Same network, same weights, same loss (engine/losses.py: the normalised style (means and
-covariances, or Gram matrices) and content terms over SWAG-smoothed activations, the layer weights, the smoothness terms), same optimiser (Adam with
-an average of iterates), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W
-elements (`torch.softmax(f.reshape(1, -1))`, as the public SWAG code writes it), the Gram matrix
-as a plain product, default memory format, no autocast, no caching of anything between jobs.
+Same network, same weights, same loss (engine/losses.py: the normalised style terms (means and
+covariances, or Gram matrices) and content term over SWAG-smoothed activations, the layer
+weights, the smoothness terms), same optimiser (Adam with an average of iterates), but: fp32
+with TF32 off, the SWAG softmax as one row of C*H*W elements (`torch.softmax(f.reshape(1, -1))`,
+as the public SWAG code writes it), the style statistics as plain products, default memory
+format, no autocast, no caching of anything between jobs.
 tests/test_bench.py checks that it computes the engine's loss, so the comparison is fair.
 """
 
@@ -48,7 +49,8 @@ def gram(f: torch.Tensor) -> torch.Tensor:
 def mean_covariance(f: torch.Tensor) -> torch.Tensor:
     c = f.reshape(f.shape[1], -1)
     mean = c.mean(1, keepdim=True)
-    return torch.cat([(c - mean) @ (c - mean).t() / c.shape[1], mean], 1)
+    centred = c - mean
+    return torch.cat([centred @ centred.t() / c.shape[1], mean], 1)
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
