@@ -62,6 +62,8 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", choices=OPTIMIZERS)
     g.add_argument("--init", choices=INITS, help="start from the content image or from noise")
     g.add_argument("--style-scale", type=float, help="style image size relative to the working size")
+    g.add_argument("--style-octaves", type=int,
+                   help="match the style on the image and on it halved 1, 2, ... times (default 3; 1: the image only)")
     g.add_argument("--full-resolution", action="store_true", default=None,
                    help="on an image larger than the working size, paint its fine detail at its own size too "
                         "(slower) instead of keeping the photo's")

@@ -17,10 +17,12 @@ from .errors import SwagError
 # What each preset costs is measured and listed in README.md ("Presets"). Every preset runs the
 # pyramid from `min_scale` up to its size; `iterations` are shared out over its scales
 # (engine/scales.py).
+# The iterations were cut by a quarter when the style octaves came in (docs/quality.md, fifth
+# round), which keeps each preset's time.
 PRESETS: dict[str, dict] = {
-    "fast": {"size": 256, "iterations": 150},  # a preview
-    "balanced": {"size": 512, "iterations": 250},  # the default
-    "best": {"size": 1024, "iterations": 600},
+    "fast": {"size": 256, "iterations": 115},  # a preview
+    "balanced": {"size": 512, "iterations": 190},  # the default
+    "best": {"size": 1024, "iterations": 460},
 }
 DEFAULT_PRESET = "balanced"
 
@@ -41,7 +43,7 @@ class Options:
     loss_scaling: str = "normalised"  # normalised | paper (the public SWAG code's)
     # The layer whose activations the content term compares; empty = the network's own (engine/networks.py).
     content_layer: str = ""
-    content_weight: float = 0.1
+    content_weight: float = 0.05
     style_weight: float = 1.0
     tv_weight: float = 0.0
     chroma_weight: float = 0.01
@@ -54,6 +56,9 @@ class Options:
     # the subject (docs/quality.md).
     min_scale: int = 256
     style_scale: float = 1.0  # style image's long side relative to each scale's
+    # The style statistics are also matched on the image halved 1, 2, ... times (octaves - 1 more
+    # passes of the network), so that its filters see the style's larger shapes (engine/losses.py).
+    style_octaves: int = 3
     # On a layer larger than the working size, one more scale at the layer's own size (tiled
     # above tile_size) paints its fine detail, instead of adding the photo's own detail back.
     # Costs about (layer pixels / working pixels) times the last scale's time.
@@ -116,6 +121,7 @@ class Options:
         within("size", 16, 16_384)
         within("min_scale", 16, 16_384)
         within("style_scale", 0.1, 4.0)
+        within("style_octaves", 1, 6)
         within("strength", 0.0, 1.0)
         within("seed", 0, 2**63 - 1)
         within("tile_size", 0, 16_384)

@@ -133,3 +133,11 @@ def test_output_file_mode_follows_the_umask(tmp_path, umask, mode):
         os.umask(previous)
     assert (tmp_path / "out.png").stat().st_mode & 0o777 == mode
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_stylize_offers_every_option(capsys):
+    from swag_core.options import Options
+
+    help_text = swag_in_process(capsys, "stylize", "--help").stdout
+    missing = [n for n in Options.names() if f"--{n.replace('_', '-')}" not in help_text]
+    assert not missing

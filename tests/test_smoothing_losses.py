@@ -210,3 +210,28 @@ def test_rescaling_random_filters_layer_by_layer_changes_nothing():
     assert not torch.isclose(deepest[0], deepest[1], rtol=0.5)  # the activations did change
     assert torch.allclose(loss_a, loss_b, rtol=1e-4)
     assert torch.allclose(grad_a, grad_b, rtol=1e-3, atol=1e-4 * grad_a.abs().max().item())
+
+
+def test_style_octaves_match_the_style_on_the_halved_images_too():
+    import torch.nn.functional as F
+
+    arch, model = load_model("vgg19")
+    extractor = FeatureExtractor(arch, model, arch.style_layers + (arch.content_layer,), "avg")
+    settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "meancov", style_octaves=3)
+    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings, min_size=16)
+    assert loss.style_layers[:5] == arch.style_layers and loss.style_layers[-1] == "relu5_1@2"
+    assert sum(loss.layer_weights) == pytest.approx(1.0)
+    g = torch.Generator().manual_seed(1)
+    content, style = torch.rand(1, 3, 64, 96, generator=g), torch.rand(1, 3, 64, 96, generator=g) ** 3
+    loss.set_targets(content, [(style, 1.0)])
+    # Octave 2 is the style a quarter the size, through the same network and smoothing.
+    quarter = F.interpolate(style, size=(16, 24), mode="bilinear", align_corners=False, antialias=True)
+    units = loss.targets.units
+    f = smooth(extractor(quarter)["relu2_1"] / units["relu2_1@2"], "softmax", 10.0)
+    assert torch.allclose(loss.targets.stats["relu2_1@2"], mean_covariance(f), rtol=1e-4, atol=1e-6)
+    # Normalised as every layer: 1 at the content, near 0 at the style.
+    assert loss(content)[1]["style"] == pytest.approx(1.0, rel=1e-4)
+    assert loss(style)[1]["style"] < 0.05
+    # An octave never goes below the network's smallest input.
+    small = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings, min_size=24)
+    assert min(small._activations(torch.rand(1, 3, 32, 48))["relu1_1@2"].shape[-2:]) == 24

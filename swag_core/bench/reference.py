@@ -71,7 +71,24 @@ class ReferenceLoss:
         self.statistic = gram if opts.style_stats == "gram" else mean_covariance
         n = len(self.arch.style_layers)
         raw = [4.0 ** (n - 1 - i) for i in range(n)] if opts.layer_weights == "shallow" else [1.0] * n
-        self.layer_weights = [w / sum(raw) for w in raw]
+        self.layer_weights = [w / sum(raw) / opts.style_octaves for w in raw]
+
+    def _features(self, x: torch.Tensor) -> dict:
+        """The activations of x, and of x halved k times under the key (layer, k) for each further
+        style octave (never below the network's smallest input)."""
+        feats = self.net(x)
+        h, w = x.shape[-2:]
+        for k in range(1, self.opts.style_octaves):
+            f = max(0.5 ** k, self.arch.min_size / min(h, w))
+            if f < 1:
+                small = F.interpolate(x, size=(round(h * f), round(w * f)), mode="bilinear", antialias=True)
+            else:
+                small = x
+            feats.update({(n, k): v for n, v in self.net(small).items()})
+        return feats
+
+    def _style_keys(self) -> list:
+        return [n if k == 0 else (n, k) for k in range(self.opts.style_octaves) for n in self.arch.style_layers]
 
     def _smoothed(self, feats: dict) -> dict:
         # As the engine: activations in units of their spread at the content image (which
@@ -80,11 +97,11 @@ class ReferenceLoss:
 
     @torch.no_grad()
     def set_targets(self, content: torch.Tensor, style: torch.Tensor) -> None:
-        raw = self.net(content)
+        raw = self._features(content)
         self.scales = {n: f.std() for n, f in raw.items()}
         feats = self._smoothed(raw)
-        style_feats = self._smoothed(self.net(style))
-        layers = self.arch.style_layers
+        style_feats = self._smoothed(self._features(style))
+        layers = self._style_keys()
         self.targets = {n: self.statistic(style_feats[n]) for n in layers}
         self.norms = {n: (self.statistic(feats[n]) - self.targets[n]).pow(2).sum() for n in layers}
         self.content = feats[self.arch.content_layer]
@@ -93,10 +110,9 @@ class ReferenceLoss:
         self.chroma_norm = chroma_variation(content).clamp_min(1e-6)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        feats = self._smoothed(self.net(x))
-        layers = self.arch.style_layers
+        feats = self._smoothed(self._features(x))
         style = sum(w * (self.statistic(feats[n]) - self.targets[n]).pow(2).sum() / self.norms[n]
-                    for w, n in zip(self.layer_weights, layers))
+                    for w, n in zip(self.layer_weights * self.opts.style_octaves, self._style_keys()))
         content = (feats[self.arch.content_layer] - self.content).pow(2).sum() / self.content_norm
         o = self.opts
         return (o.content_weight * content + o.style_weight * style + o.tv_weight * total_variation(x) / self.tv_norm

@@ -34,6 +34,15 @@ Departures from the paper, each a setting (`LossSettings`):
   worth knowing: a covariance ignores a constant added to the activations, so SWAG's softmax,
   nearly a shift at the default temperature, changes the covariance only through its
   non-linear part, and the means by its shift.
+- Style octaves (`style_octaves`, 3 by default): the style statistics are matched on the
+  image itself and on the image halved once and twice (each octave a pass of the network; the
+  octaves share the style weight). A network's filters see a fixed number of pixels, and random filters barely
+  combine them into larger shapes: on the halved images the same filters see the style's
+  strokes and figures twice and four times as large. The multi-scale Gram loss of Snelgrove
+  (2017) for texture synthesis does the same; on the quality benchmark it transferred more
+  texture at more structure (docs/quality.md, fifth round). The content term stays at the
+  image's own size, which is why, at the larger working sizes, the coarsest octave can wash a
+  face out under a style's large plain areas (the same page); one octave is the paper's loss.
 - The smoothing temperature is given in units of the layer's spread at the content image
   (`temperature_unit="spread"`), or as the paper's raw temperature (`"raw"`).
 - A chroma smoothness term (`chroma_weight`, L_chroma): the total variation of the colour
@@ -59,6 +68,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..imaging.images import luminance
@@ -130,6 +140,7 @@ class LossSettings:
     layer_weights: str = "equal"
     scaling: str = "normalised"
     weights: Weights = Weights()
+    style_octaves: int = 1  # the image and its halvings whose style statistics are matched
 
 
 @dataclass(frozen=True)
@@ -150,16 +161,31 @@ class StyleContentLoss(nn.Module):
     region optimised) and evaluates the loss of an image against them."""
 
     def __init__(self, extractor: FeatureExtractor, style_layers: tuple[str, ...], content_layer: str,
-                 settings: LossSettings):
+                 settings: LossSettings, min_size: int = 16):
         super().__init__()
         self.extractor = extractor
-        self.style_layers, self.content_layer = style_layers, content_layer
+        self.content_layer = content_layer
         self.settings = settings
+        self.min_size = min_size
         self.paper = settings.scaling == "paper"
         self.statistic = gram if settings.style_stats == "gram" else mean_covariance
         weights = layer_weights(settings.layer_weights, len(style_layers))
         # The public code weighs each layer 1, not 1 / the number of layers.
-        self.layer_weights = tuple(w * len(weights) for w in weights) if self.paper else weights
+        weights = tuple(w * len(weights) for w in weights) if self.paper else weights
+        # Octave k's copy of a layer is named "layer@k"; the octaves share the style weight.
+        octaves = settings.style_octaves
+        self.network_style_layers = style_layers
+        self.style_layers = tuple(_at(name, k) for k in range(octaves) for name in style_layers)
+        self.layer_weights = tuple(w / octaves for _ in range(octaves) for w in weights)
+
+    def _activations(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The network's activations of `image`, and those of its style layers on the image
+        halved k times for each further octave ("relu1_1@1", ...)."""
+        out = self.extractor(image)
+        for k in range(1, self.settings.style_octaves):
+            smaller = self.extractor(_octave(image, k, self.min_size))
+            out.update({_at(name, k): smaller[name] for name in self.network_style_layers})
+        return out
 
     def _smoothed(self, raw: dict[str, torch.Tensor], units: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         # In fp32: under bf16 autocast the network's activations arrive in bf16, whose 8-bit
@@ -172,7 +198,7 @@ class StyleContentLoss(nn.Module):
         for name, f in raw.items():
             unit = torch.ones((), device=f.device) if self.paper else units[name]
             f = f.float() / unit
-            if name in s.smoothed_layers:
+            if name.partition("@")[0] in s.smoothed_layers:
                 temperature = s.temperature * (units[name] if s.temperature_unit == "spread" else 1.0)
                 f = smooth(f, s.smoothing, temperature / unit, scaled=not self.paper)
             out[name] = f
@@ -189,14 +215,14 @@ class StyleContentLoss(nn.Module):
     @torch.no_grad()
     def style_targets_for(self, view: torch.Tensor, styles: list[tuple[torch.Tensor, float]]) -> StyleTargets:
         """view: the whole content image (1, 3, H, W); styles: [(image (1, 3, h, w), blend weight), ...]."""
-        raw = self.extractor(view)
+        raw = self._activations(view)
         # The temperature's unit: the spread of the content's own activations at each layer.
         units = {name: activation_scale(f) for name, f in raw.items()}
         feats = self._smoothed(raw, units)
         total = sum(w for _, w in styles)
         stats = {name: 0.0 for name in self.style_layers}
         for image, weight in styles:
-            style_feats = self._smoothed(self.extractor(image), units)
+            style_feats = self._smoothed(self._activations(image), units)
             for name in self.style_layers:
                 stats[name] = stats[name] + self._stat(style_feats[name]) * (weight / total)
         if self.paper:
@@ -224,7 +250,7 @@ class StyleContentLoss(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         t = self.targets
-        feats = self._smoothed(self.extractor(image), t.units)
+        feats = self._smoothed(self._activations(image), t.units)
         style = sum(w * self._distance(self._stat(feats[name]), t.stats[name]) / t.norms[name]
                     for w, name in zip(self.layer_weights, self.style_layers))
         content = self._distance(feats[self.content_layer].float(), self.content_target) / self.content_norm
@@ -236,3 +262,18 @@ class StyleContentLoss(nn.Module):
         if w.chroma:
             total = total + w.chroma * chroma_variation(image) / t.chroma_norm
         return total, {"content": float(content.detach()), "style": float(style.detach())}
+
+
+def _at(layer: str, octave: int) -> str:
+    return f"{layer}@{octave}" if octave else layer
+
+
+def _octave(image: torch.Tensor, k: int, min_size: int) -> torch.Tensor:
+    """`image` halved k times (antialiased, differentiable), its short side kept at least
+    `min_size` so that the network still accepts it."""
+    h, w = image.shape[-2:]
+    factor = max(2.0 ** -k, min_size / min(h, w))
+    if factor >= 1:
+        return image
+    return F.interpolate(image, size=(max(1, round(h * factor)), max(1, round(w * factor))), mode="bilinear",
+                         align_corners=False, antialias=True)
