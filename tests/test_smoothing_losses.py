@@ -220,7 +220,8 @@ def test_style_octaves_match_the_style_on_the_halved_images_too():
     settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "meancov", style_octaves=3)
     loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings, min_size=16)
     assert loss.style_layers[:5] == arch.style_layers and loss.style_layers[-1] == "relu5_1@2"
-    assert sum(loss.layer_weights) == pytest.approx(1.0)
+    # The octaves' shares halve from the image's own size down: 4/7, 2/7, 1/7 of the style weight.
+    assert [sum(loss.layer_weights[5 * k:5 * k + 5]) for k in range(3)] == pytest.approx([4 / 7, 2 / 7, 1 / 7])
     g = torch.Generator().manual_seed(1)
     content, style = torch.rand(1, 3, 64, 96, generator=g), torch.rand(1, 3, 64, 96, generator=g) ** 3
     loss.set_targets(content, [(style, 1.0)])

@@ -71,7 +71,8 @@ class ReferenceLoss:
         self.statistic = gram if opts.style_stats == "gram" else mean_covariance
         n = len(self.arch.style_layers)
         raw = [4.0 ** (n - 1 - i) for i in range(n)] if opts.layer_weights == "shallow" else [1.0] * n
-        self.layer_weights = [w / sum(raw) / opts.style_octaves for w in raw]
+        octaves = [2.0 ** (opts.style_octaves - 1 - k) for k in range(opts.style_octaves)]
+        self.layer_weights = [w / sum(raw) * o / sum(octaves) for o in octaves for w in raw]
 
     def _features(self, x: torch.Tensor) -> dict:
         """The activations of x, and of x halved k times under the key (layer, k) for each further
@@ -112,7 +113,7 @@ class ReferenceLoss:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         feats = self._smoothed(self._features(x))
         style = sum(w * (self.statistic(feats[n]) - self.targets[n]).pow(2).sum() / self.norms[n]
-                    for w, n in zip(self.layer_weights * self.opts.style_octaves, self._style_keys()))
+                    for w, n in zip(self.layer_weights, self._style_keys()))
         content = (feats[self.arch.content_layer] - self.content).pow(2).sum() / self.content_norm
         o = self.opts
         return (o.content_weight * content + o.style_weight * style + o.tv_weight * total_variation(x) / self.tv_norm

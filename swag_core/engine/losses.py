@@ -36,13 +36,13 @@ Departures from the paper, each a setting (`LossSettings`):
   non-linear part, and the means by its shift.
 - Style octaves (`style_octaves`, 3 by default): the style statistics are matched on the
   image itself and on the image halved once and twice (each octave a pass of the network; the
-  octaves share the style weight). A network's filters see a fixed number of pixels, and random filters barely
+  octaves share the style weight, 4/7, 2/7 and 1/7 from the image's own size down). A network's filters see a fixed number of pixels, and random filters barely
   combine them into larger shapes: on the halved images the same filters see the style's
   strokes and figures twice and four times as large. The multi-scale Gram loss of Snelgrove
   (2017) for texture synthesis does the same; on the quality benchmark it transferred more
   texture at more structure (docs/quality.md, fifth round). The content term stays at the
-  image's own size, which is why, at the larger working sizes, the coarsest octave can wash a
-  face out under a style's large plain areas (the same page); one octave is the paper's loss.
+  image's own size; with equal shares the coarsest octave washed a portrait's face out at the
+  larger working sizes, hence the halving shares. One octave is the paper's loss.
 - The smoothing temperature is given in units of the layer's spread at the content image
   (`temperature_unit="spread"`), or as the paper's raw temperature (`"raw"`).
 - A chroma smoothness term (`chroma_weight`, L_chroma): the total variation of the colour
@@ -95,6 +95,14 @@ def mean_covariance(features: torch.Tensor) -> torch.Tensor:
         mean = f.mean(2, keepdim=True)
         centred = f - mean
         return torch.cat([centred @ centred.transpose(1, 2) / f.shape[2], mean], 2)
+
+
+def octave_weights(count: int) -> tuple[float, ...]:
+    """The style weight's share of each octave, the image's own first: 4/7, 2/7, 1/7 for three.
+    Shared equally, the coarsest octave washed a portrait's face out at the larger working
+    sizes; halving each octave's share kept it (docs/quality.md, fifth round)."""
+    raw = [2.0 ** (count - 1 - k) for k in range(count)]
+    return tuple(w / sum(raw) for w in raw)
 
 
 def layer_weights(kind: str, count: int) -> tuple[float, ...]:
@@ -172,11 +180,12 @@ class StyleContentLoss(nn.Module):
         weights = layer_weights(settings.layer_weights, len(style_layers))
         # The public code weighs each layer 1, not 1 / the number of layers.
         weights = tuple(w * len(weights) for w in weights) if self.paper else weights
-        # Octave k's copy of a layer is named "layer@k"; the octaves share the style weight.
+        # Octave k's copy of a layer is named "layer@k". The octaves share the style weight,
+        # each half the one before it (`octave_weights`).
         octaves = settings.style_octaves
         self.network_style_layers = style_layers
         self.style_layers = tuple(_at(name, k) for k in range(octaves) for name in style_layers)
-        self.layer_weights = tuple(w / octaves for _ in range(octaves) for w in weights)
+        self.layer_weights = tuple(w * o for o in octave_weights(octaves) for w in weights)
 
     def _activations(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """The network's activations of `image`, and those of its style layers on the image
