@@ -36,8 +36,9 @@ Departures from the paper, each a setting (`LossSettings`):
   non-linear part, and the means by its shift.
 - Style octaves (`style_octaves`, 3 by default): the style statistics are matched on the
   image itself and on the image halved once and twice (each octave a pass of the network; the
-  octaves share the style weight, 4/7, 2/7 and 1/7 from the image's own size down). A network's filters see a fixed number of pixels, and random filters barely
-  combine them into larger shapes: on the halved images the same filters see the style's
+  octaves share the style weight, 4/7, 2/7 and 1/7 from the image's own size down). A
+  network's filters see a fixed number of pixels, and random filters barely combine them into
+  larger shapes: on the halved images the same filters see the style's
   strokes and figures twice and four times as large. The multi-scale Gram loss of Snelgrove
   (2017) for texture synthesis does the same; on the quality benchmark it transferred more
   texture at more structure (docs/quality.md, fifth round). The content term stays at the
@@ -97,17 +98,19 @@ def mean_covariance(features: torch.Tensor) -> torch.Tensor:
         return torch.cat([centred @ centred.transpose(1, 2) / f.shape[2], mean], 2)
 
 
-def octave_weights(count: int) -> tuple[float, ...]:
-    """The style weight's share of each octave, the image's own first: 4/7, 2/7, 1/7 for three.
-    Shared equally, the coarsest octave washed a portrait's face out at the larger working
-    sizes; halving each octave's share kept it (docs/quality.md, fifth round)."""
-    raw = [2.0 ** (count - 1 - k) for k in range(count)]
+def _falling(ratio: float, count: int) -> tuple[float, ...]:
+    """`count` weights summing to 1, each `ratio` times the next: (4/7, 2/7, 1/7) for 2, 3."""
+    raw = [ratio ** (count - 1 - i) for i in range(count)]
     return tuple(w / sum(raw) for w in raw)
+
+
+def octave_weights(count: int) -> tuple[float, ...]:
+    """The style weight's share of each octave, the image's own first, each half the one before."""
+    return _falling(2.0, count)
 
 
 def layer_weights(kind: str, count: int) -> tuple[float, ...]:
-    raw = [4.0 ** (count - 1 - i) for i in range(count)] if kind == "shallow" else [1.0] * count
-    return tuple(w / sum(raw) for w in raw)
+    return _falling(4.0 if kind == "shallow" else 1.0, count)
 
 
 def activation_scale(features: torch.Tensor) -> torch.Tensor:
@@ -207,7 +210,7 @@ class StyleContentLoss(nn.Module):
         for name, f in raw.items():
             unit = torch.ones((), device=f.device) if self.paper else units[name]
             f = f.float() / unit
-            if name.partition("@")[0] in s.smoothed_layers:
+            if _layer_of(name) in s.smoothed_layers:
                 temperature = s.temperature * (units[name] if s.temperature_unit == "spread" else 1.0)
                 f = smooth(f, s.smoothing, temperature / unit, scaled=not self.paper)
             out[name] = f
@@ -275,6 +278,11 @@ class StyleContentLoss(nn.Module):
 
 def _at(layer: str, octave: int) -> str:
     return f"{layer}@{octave}" if octave else layer
+
+
+def _layer_of(name: str) -> str:
+    """The network layer of a name `_at` made."""
+    return name.partition("@")[0]
 
 
 def _octave(image: torch.Tensor, k: int, min_size: int) -> torch.Tensor:
