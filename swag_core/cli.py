@@ -57,6 +57,8 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--content-layer", help="the layer the content term compares (default: the network's)")
     g.add_argument("--content-weight", type=float)
     g.add_argument("--style-weight", type=float)
+    g.add_argument("--patch-weight", type=float,
+                   help="pull each region towards the style's most similar one: its shapes and strokes (0 = off)")
     g.add_argument("--tv-weight", type=float, help="total variation (smoothness) weight")
     g.add_argument("--chroma-weight", type=float, help="weight of the colour channels' smoothness (against grain)")
     g.add_argument("--optimizer", choices=OPTIMIZERS)

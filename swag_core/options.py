@@ -59,6 +59,10 @@ class Options:
     # The style statistics are also matched on the image halved 1, 2, ... times (octaves - 1 more
     # passes of the network), so that its filters see the style's larger shapes (engine/losses.py).
     style_octaves: int = 3
+    # Each position of the middle style layer, on the halved octaves, pulled towards its most
+    # similar style position (engine/losses.py): draws a pattern's shapes, not only the style's
+    # statistics; 0 = off (the paper's loss).
+    patch_weight: float = 0.1
     # On a layer larger than the working size, one more scale at the layer's own size (tiled
     # above tile_size) paints its fine detail, instead of adding the photo's own detail back.
     # Costs about (layer pixels / working pixels) times the last scale's time.
@@ -115,7 +119,7 @@ class Options:
         if not self.weights:
             raise SwagError("weights must be random, imagenet or the path of a state_dict file")
         within("temperature", 1e-3, 1e3)
-        for name in ("content_weight", "style_weight", "tv_weight", "chroma_weight"):
+        for name in ("content_weight", "style_weight", "patch_weight", "tv_weight", "chroma_weight"):
             within(name, 0.0)
         within("iterations", 1, 100_000)
         within("size", 16, 16_384)

@@ -1,7 +1,11 @@
+import dataclasses
+
 import pytest
 import torch
 
-from swag_core.engine.losses import LossSettings, StyleContentLoss, Weights, gram, layer_weights, mean_covariance
+from swag_core.engine import losses
+from swag_core.engine.losses import (LossSettings, StyleContentLoss, Weights, gram, layer_weights, mean_covariance,
+                                     patch_distance)
 from swag_core.engine.networks import FeatureExtractor
 from swag_core.engine.smoothing import smooth
 from swag_core.engine.weights import load_model
@@ -236,3 +240,42 @@ def test_style_octaves_match_the_style_on_the_halved_images_too():
     # An octave never goes below the network's smallest input.
     small = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings, min_size=24)
     assert min(small._activations(torch.rand(1, 3, 32, 48))["relu1_1@2"].shape[-2:]) == 24
+
+
+def test_patch_distance_is_the_mean_distance_to_the_most_similar_bank_column():
+    g = torch.Generator().manual_seed(2)
+    features, bank = torch.randn(1, 8, 5, 6, generator=g), torch.randn(8, 20, generator=g)
+    columns = features.flatten(2)[0].T
+    expected = []
+    for f in columns:  # by hand: the most similar column by cosine, its squared distance
+        cosines = [float(f @ b / (f.norm() * b.norm())) for b in bank.T]
+        expected.append(float((f - bank[:, cosines.index(max(cosines))]).pow(2).sum()))
+    assert patch_distance(features, bank, chunk=7).item() == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+    # Positions that are all in the bank are at distance 0.
+    assert patch_distance(features, torch.cat([bank, columns.T], 1)).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_patch_term_is_normalised_and_its_bank_shared_by_the_blend(monkeypatch):
+    arch, model = load_model("vgg19")
+    extractor = FeatureExtractor(arch, model, arch.style_layers + (arch.content_layer,), "avg")
+    settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "meancov",
+                            weights=Weights(0.05, 1.0, patch=0.3), style_octaves=2)
+    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
+    assert loss.patch_layers == ("relu3_1@1",)  # the middle style layer, on the halved octaves
+    g = torch.Generator().manual_seed(4)
+    content, style, other = (torch.rand(1, 3, 48, 64, generator=g) ** (k + 1) for k in range(3))
+    loss.set_targets(content, [(style, 1.0)])
+    # 1 at the content, 0 at the style, whose every position is in the bank (12 x 16 < PATCH_BANK).
+    assert loss(content)[1]["patch"] == pytest.approx(1.0, rel=1e-4)
+    assert loss(style)[1]["patch"] == pytest.approx(0.0, abs=1e-4)
+    # A blend draws a random subset of each style's positions, in proportion to its weight.
+    monkeypatch.setattr(losses, "PATCH_BANK", 20)
+    bank = loss.style_targets_for(content, [(style, 3.0), (other, 1.0)]).patches["relu3_1@1"]
+    style_columns = set(map(tuple, loss._smoothed(loss._activations(style), loss.targets.units)["relu3_1@1"]
+                            .flatten(2)[0].T.tolist()))
+    assert len(style_columns) == 48 and bank.shape[1] == 20
+    assert sum(tuple(c) in style_columns for c in bank.T.tolist()) == 15
+    # With one octave the term is on the image itself; off by default in LossSettings (the paper's loss).
+    one = dataclasses.replace(settings, style_octaves=1)
+    assert StyleContentLoss(extractor, arch.style_layers, arch.content_layer, one).patch_layers == ("relu3_1",)
+    assert StyleContentLoss(extractor, arch.style_layers, arch.content_layer, LossSettings()).patch_layers == ()

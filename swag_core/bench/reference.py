@@ -2,11 +2,12 @@
 transfer: the baseline that `swag bench` measures the engine against.
 
 Same network, same weights, same loss (engine/losses.py: the normalised style terms (means and
-covariances, or Gram matrices) and content term over SWAG-smoothed activations, the layer
-weights, the smoothness terms), same optimiser (Adam with an average of iterates), but: fp32
+covariances, or Gram matrices), nearest-patch and content terms over SWAG-smoothed
+activations, the layer weights, the smoothness terms), same optimiser (Adam with an average of iterates), but: fp32
 with TF32 off, the SWAG softmax as one row of C*H*W elements (`torch.softmax(f.reshape(1, -1))`,
 as the public SWAG code writes it), the style statistics as plain products, default memory
-format, no autocast, no caching of anything between jobs.
+format, no autocast, no caching of anything between jobs, the nearest patches searched in one
+product.
 tests/test_bench.py checks that it computes the engine's loss, so the comparison is fair.
 """
 
@@ -17,6 +18,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from ..engine.losses import PATCH_BANK
 from ..engine.networks import FeatureExtractor
 from ..engine.weights import load_model
 from ..options import Options
@@ -51,6 +53,23 @@ def mean_covariance(f: torch.Tensor) -> torch.Tensor:
     mean = c.mean(1, keepdim=True)
     centred = c - mean
     return torch.cat([centred @ centred.t() / c.shape[1], mean], 1)
+
+
+def nearest_patch_distance(f: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """Mean over f's positions of the squared distance to the bank's column (C, K) of highest
+    cosine similarity."""
+    c = f.reshape(f.shape[1], -1)
+    with torch.no_grad():
+        nearest = (F.normalize(c, dim=0).t() @ F.normalize(bank, dim=0)).argmax(1)
+    return (c - bank[:, nearest]).pow(2).sum(0).mean()
+
+
+def patch_bank(f: torch.Tensor) -> torch.Tensor:
+    """The style's positions (C, N), or a random PATCH_BANK of them, drawn as the engine does."""
+    c = f.reshape(f.shape[1], -1)
+    if c.shape[1] <= PATCH_BANK:
+        return c
+    return c[:, torch.randperm(c.shape[1], generator=torch.Generator().manual_seed(0))[:PATCH_BANK].to(c.device)]
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -91,6 +110,11 @@ class ReferenceLoss:
     def _style_keys(self) -> list:
         return [n if k == 0 else (n, k) for k in range(self.opts.style_octaves) for n in self.arch.style_layers]
 
+    def _patch_keys(self) -> list:
+        middle = self.arch.style_layers[len(self.arch.style_layers) // 2]
+        octaves = range(min(1, self.opts.style_octaves - 1), self.opts.style_octaves) if self.opts.patch_weight else ()
+        return [middle if k == 0 else (middle, k) for k in octaves]
+
     def _smoothed(self, feats: dict) -> dict:
         # As the engine: activations in units of their spread at the content image (which
         # decides how means weigh against covariances), and every loss layer smoothed.
@@ -105,6 +129,8 @@ class ReferenceLoss:
         layers = self._style_keys()
         self.targets = {n: self.statistic(style_feats[n]) for n in layers}
         self.norms = {n: (self.statistic(feats[n]) - self.targets[n]).pow(2).sum() for n in layers}
+        self.banks = {n: patch_bank(style_feats[n]) for n in self._patch_keys()}
+        self.patch_norms = {n: nearest_patch_distance(feats[n], self.banks[n]) for n in self._patch_keys()}
         self.content = feats[self.arch.content_layer]
         self.content_norm = (self.content - self.content.mean()).pow(2).sum()
         self.tv_norm = total_variation(content)
@@ -115,8 +141,11 @@ class ReferenceLoss:
         style = sum(w * (self.statistic(feats[n]) - self.targets[n]).pow(2).sum() / self.norms[n]
                     for w, n in zip(self.layer_weights, self._style_keys()))
         content = (feats[self.arch.content_layer] - self.content).pow(2).sum() / self.content_norm
+        keys = self._patch_keys()
+        patch = sum(nearest_patch_distance(feats[n], self.banks[n]) / self.patch_norms[n] for n in keys) / max(1, len(keys))
         o = self.opts
-        return (o.content_weight * content + o.style_weight * style + o.tv_weight * total_variation(x) / self.tv_norm
+        return (o.content_weight * content + o.style_weight * style + o.patch_weight * patch
+                + o.tv_weight * total_variation(x) / self.tv_norm
                 + o.chroma_weight * chroma_variation(x) / self.chroma_norm)
 
 
