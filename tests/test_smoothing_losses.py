@@ -279,3 +279,22 @@ def test_patch_term_is_normalised_and_its_bank_shared_by_the_blend(monkeypatch):
     one = dataclasses.replace(settings, style_octaves=1)
     assert StyleContentLoss(extractor, arch.style_layers, arch.content_layer, one).patch_layers == ("relu3_1",)
     assert StyleContentLoss(extractor, arch.style_layers, arch.content_layer, LossSettings()).patch_layers == ()
+
+
+def test_a_stylisation_with_the_patch_term_ends_nearer_the_styles_patches(photo, painting):
+    from swag_core import stylize
+    from swag_core.engine.extractors import network_for
+    from swag_core.engine.pipeline import loss_for
+    from swag_core.imaging import images
+    from swag_core.options import Options
+
+    job = dict(size=96, iterations=30, device="cpu")
+    opts = Options.build(**job)
+    loss = loss_for(opts, *network_for(opts, torch.device("cpu")))
+    results = {w: stylize(photo, painting, patch_weight=w, **job) for w in (0.0, 3.0)}
+    content = images.to_tensor(images.open_image(photo).convert("RGB").resize(results[0.0].size))
+    style = images.to_tensor(images.open_image(painting).convert("RGB").resize((96, 96)))
+    loss.set_targets(content, [(style, 1.0)])
+    patch = {w: loss(images.to_tensor(r.convert("RGB")))[1]["patch"] for w, r in results.items()}
+    # Both moved off the photo (1 on this term); the run with the patch term, further.
+    assert patch[3.0] < 0.92 * patch[0.0] and patch[0.0] < 0.8

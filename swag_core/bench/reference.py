@@ -142,7 +142,8 @@ class ReferenceLoss:
                     for w, n in zip(self.layer_weights, self._style_keys()))
         content = (feats[self.arch.content_layer] - self.content).pow(2).sum() / self.content_norm
         keys = self._patch_keys()
-        patch = sum(nearest_patch_distance(feats[n], self.banks[n]) / self.patch_norms[n] for n in keys) / max(1, len(keys))
+        patch = sum(nearest_patch_distance(feats[n], self.banks[n]) / self.patch_norms[n]
+                    for n in keys) / max(1, len(keys))
         o = self.opts
         return (o.content_weight * content + o.style_weight * style + o.patch_weight * patch
                 + o.tv_weight * total_variation(x) / self.tv_norm

@@ -328,7 +328,8 @@ def patch_distance(features: torch.Tensor, bank: torch.Tensor, chunk: int = 4096
     `bank` (C, K) most like it by cosine similarity (the nearest-neighbour search itself is not
     differentiated). Searched `chunk` positions at a time to bound the similarity matrix."""
     f = features.float().flatten(2)[0]
-    with torch.no_grad():
+    # In fp32 as the statistics: autocast would run the search's product in bf16.
+    with torch.no_grad(), torch.autocast(f.device.type, enabled=False):
         unit_bank = bank / bank.norm(dim=0, keepdim=True).clamp_min(EPS)
         unit = f / f.norm(dim=0, keepdim=True).clamp_min(EPS)
         nearest = torch.cat([(part.T @ unit_bank).argmax(1) for part in unit.split(chunk, 1)])
