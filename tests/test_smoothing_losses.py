@@ -3,12 +3,17 @@ import dataclasses
 import pytest
 import torch
 
+from swag_core import stylize
 from swag_core.engine import losses
+from swag_core.engine.extractors import network_for
 from swag_core.engine.losses import (LossSettings, StyleContentLoss, Weights, gram, layer_weights, mean_covariance,
                                      patch_distance)
 from swag_core.engine.networks import FeatureExtractor
+from swag_core.engine.pipeline import loss_for
 from swag_core.engine.smoothing import smooth
 from swag_core.engine.weights import load_model
+from swag_core.imaging import images
+from swag_core.options import Options
 
 
 def test_softmax_is_the_papers_softmax_over_all_elements_rescaled_by_their_count():
@@ -81,8 +86,6 @@ def test_smoothing_raises_the_entropy_of_peaky_activations(photo):
     """The paper's point on a real photo: smoothing at the engine's default temperature flattens
     the deepest ResNet-50 layer (its normalised entropy, 0.94 raw, goes to above 0.99)."""
     from swag_core.engine.losses import activation_scale
-    from swag_core.imaging import images
-    from swag_core.options import Options
 
     arch, model = load_model("resnet50")
     layer4 = FeatureExtractor(arch, model, ("layer4",))(images.to_tensor(images.open_image(photo)))["layer4"]
@@ -282,12 +285,6 @@ def test_patch_term_is_normalised_and_its_bank_shared_by_the_blend(monkeypatch):
 
 
 def test_a_stylisation_with_the_patch_term_ends_nearer_the_styles_patches(photo, painting):
-    from swag_core import stylize
-    from swag_core.engine.extractors import network_for
-    from swag_core.engine.pipeline import loss_for
-    from swag_core.imaging import images
-    from swag_core.options import Options
-
     job = dict(size=96, iterations=30, device="cpu")
     opts = Options.build(**job)
     loss = loss_for(opts, *network_for(opts, torch.device("cpu")))

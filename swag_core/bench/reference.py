@@ -3,8 +3,8 @@ transfer: the baseline that `swag bench` measures the engine against.
 
 Same network, same weights, same loss (engine/losses.py: the normalised style terms (means and
 covariances, or Gram matrices), nearest-patch and content terms over SWAG-smoothed
-activations, the layer weights, the smoothness terms), same optimiser (Adam with an average of iterates), but: fp32
-with TF32 off, the SWAG softmax as one row of C*H*W elements (`torch.softmax(f.reshape(1, -1))`,
+activations, the layer weights, the smoothness terms), same optimiser (Adam with an average
+of iterates), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W elements (`torch.softmax(f.reshape(1, -1))`,
 as the public SWAG code writes it), the style statistics as plain products, default memory
 format, no autocast, no caching of anything between jobs, the nearest patches searched in one
 product.

@@ -228,8 +228,8 @@ def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> 
     smoothed = set(extractor.layers) if opts.smoothed_layers == "all" else _deep_layers(arch, extractor)
     settings = LossSettings(opts.smoothing, opts.temperature, opts.temperature_unit, frozenset(smoothed),
                             opts.style_stats, opts.layer_weights, opts.loss_scaling,
-                            Weights(opts.content_weight, opts.style_weight, opts.tv_weight, opts.chroma_weight,
-                                    opts.patch_weight),
+                            Weights(content=opts.content_weight, style=opts.style_weight, tv=opts.tv_weight,
+                                    chroma=opts.chroma_weight, patch=opts.patch_weight),
                             opts.style_octaves)
     return StyleContentLoss(extractor, arch.style_layers, content_layer_of(opts, arch), settings, arch.min_size)
 
