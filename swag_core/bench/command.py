@@ -230,12 +230,14 @@ class _PeakMemory:
     def __enter__(self):
         import torch
 
+        from ..engine import host_memory
+
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             self.base = torch.cuda.memory_allocated(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             return self
-        _trim()
+        host_memory.trim()
         self.base = _rss()
         self.peak, self.stop = self.base, threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
@@ -255,18 +257,6 @@ class _PeakMemory:
         self.stop.set()
         self.thread.join()
         self.mb = (max(self.peak, _rss()) - self.base) / 2**20
-
-
-def _trim() -> None:
-    """Give the memory glibc keeps for reuse back to the OS, so that growth is seen again."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _rss() -> float:

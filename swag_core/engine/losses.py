@@ -106,7 +106,10 @@ def mean_covariance(features: torch.Tensor) -> torch.Tensor:
     with torch.autocast(features.device.type, enabled=False):
         f = features.flatten(2).float()
         mean = f.mean(2, keepdim=True)
-        centred = f - mean
+        # The covariance's gradient through the mean it subtracts is zero (the centred values
+        # sum to 0), so the mean is detached there: the backward pass then skips a reduction
+        # over the full activation.
+        centred = f - mean.detach()
         return torch.cat([centred @ centred.transpose(1, 2) / f.shape[2], mean], 2)
 
 
@@ -226,15 +229,17 @@ class StyleContentLoss(nn.Module):
         # With normalised losses every layer is measured in units of its spread: random-weight
         # Inception-v3 reaches 1e10, whose squared Gram differences overflow fp32; the
         # normalised losses do not change.
+        # A smoothed layer's values do not depend on that unit (the softmax of f / T, times
+        # the element count), so only the layers left as they are are divided by it, which
+        # saves a pass over each full-size activation, forward and backward.
         s = self.settings
         out = {}
         for name, f in raw.items():
-            unit = torch.ones((), device=f.device) if self.paper else units[name]
-            f = f.float() / unit
-            if _layer_of(name) in s.smoothed_layers:
+            if s.smoothing != "none" and _layer_of(name) in s.smoothed_layers:
                 temperature = s.temperature * (units[name] if s.temperature_unit == "spread" else 1.0)
-                f = smooth(f, s.smoothing, temperature / unit, scaled=not self.paper)
-            out[name] = f
+                out[name] = smooth(f.float(), s.smoothing, temperature, scaled=not self.paper)
+            else:
+                out[name] = f.float() if self.paper else f.float() / units[name]
         return out
 
     def _stat(self, features: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,7 @@ Departures from Gatys et al. / the public SWAG code:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ from PIL import Image
 from ..errors import SwagError
 from ..imaging import images
 from ..options import Options
-from . import scales, tiles
+from . import host_memory, scales, tiles
 from .cache import RecentCache
 from .device import Precision, pick_device
 from .extractors import content_layer_of, network_for, network_key
@@ -143,7 +144,9 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     budget = opts.tile_size ** 2
     costs = [h * w * n for (h, w), n in schedule]
     done_cost, x = 0, None
-    with Precision(opts.precision, device):
+    # On the CPU, the steps' large activations are reused rather than mapped anew (host_memory.py).
+    reuse = host_memory.reused_freed_memory() if device.type == "cpu" else contextlib.nullcontext()
+    with Precision(opts.precision, device), reuse:
         for k, ((h, w), iterations) in enumerate(schedule, start=1):
             stage = f"scale {k} of {len(schedule)}"
             report(f"{stage}: preparing style", _fraction(done_cost, costs))
