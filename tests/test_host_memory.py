@@ -12,6 +12,7 @@ from swag_core.engine import host_memory
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
 
 BLOCK = 64 * 2**20 // 4  # float32 elements: 64 MB, above any mmap threshold glibc learns by itself
+PAGES = BLOCK * 4 // resource.getpagesize()  # one block's
 
 
 def _step() -> None:
@@ -34,17 +35,15 @@ def _faults_per_step(steps: int = 4) -> float:
 
 
 def test_a_freed_block_is_reused_only_while_a_job_runs():
-    pages = BLOCK * 4 // resource.getpagesize()
     with host_memory.reused_freed_memory():
-        assert _faults_per_step() < pages / 2
+        assert _faults_per_step() < PAGES / 2
     # Afterwards each block goes back to the OS when freed, and the next one is mapped anew.
-    assert _faults_per_step() > 2 * pages
+    assert _faults_per_step() > 2 * PAGES
 
 
 def test_overlapping_jobs_keep_the_setting_until_the_last_ends():
-    pages = BLOCK * 4 // resource.getpagesize()
     with host_memory.reused_freed_memory():
         with host_memory.reused_freed_memory():
             pass
-        assert _faults_per_step() < pages / 2
-    assert _faults_per_step() > 2 * pages
+        assert _faults_per_step() < PAGES / 2
+    assert _faults_per_step() > 2 * PAGES

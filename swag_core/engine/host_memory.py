@@ -8,7 +8,8 @@ anew: on two CPU cores that took a fifth of the `balanced` preset's finest-scale
 While a CPU job runs, `reused_freed_memory` raises the mmap and trim thresholds so that those
 blocks stay in the heap and are reused; afterwards it restores glibc's default thresholds and
 gives what the job freed back to the OS (`trim`), so that an idle service holds no more than it
-did before. The cost: the heap's fragmentation raises the job's peak by about a tenth.
+did before. The cost: the heap's fragmentation raises the job's peak memory (by 5% on the
+`balanced` preset, 12% over eight steps at 512 px; docs/performance.md).
 glibc's thresholds cannot be set per thread; jobs that overlap (the Python API from several
 threads) share the setting, and the last one to finish restores it. Elsewhere than glibc
 (macOS, Windows, musl) this does nothing: their allocators do not behave like this.
