@@ -43,7 +43,7 @@ class Options:
     loss_scaling: str = "normalised"  # normalised | paper (the public SWAG code's)
     # The layer whose activations the content term compares; empty = the network's own (engine/networks.py).
     content_layer: str = ""
-    content_weight: float = 0.05
+    content_weight: float = 0.03
     style_weight: float = 1.0
     tv_weight: float = 0.0
     chroma_weight: float = 0.01
@@ -52,9 +52,10 @@ class Options:
     init: str = "content"
     size: int = PRESETS[DEFAULT_PRESET]["size"]  # working long side in pixels
     # The coarsest scale's long side; the scales grow from it by sqrt(2) up to `size`. A value
-    # of `size` or more runs the working size alone. Below 256 px the coarse scales dissolved
-    # the subject (docs/quality.md).
-    min_scale: int = 256
+    # of `size` or more runs the working size alone. From 128 px, as crowsonkb's engine: what of
+    # the subject the small scales lose comes back with the photo's detail that each later scale
+    # starts from (engine/pipeline.py; docs/quality.md, eighth round).
+    min_scale: int = 128
     style_scale: float = 1.0  # style image's long side relative to each scale's
     # The style statistics are also matched on the image halved 1, 2, ... times (octaves - 1 more
     # passes of the network), so that its filters see the style's larger shapes (engine/losses.py).

@@ -11,6 +11,7 @@ from PIL import Image, ImageOps
 from swag_core import Cancelled, SwagError, stylize
 from swag_core.engine import optimisers, scales
 from swag_core.imaging import images
+from swag_core.options import Options
 from swag_core.research import quality
 
 
@@ -62,8 +63,6 @@ def test_progress_is_monotonic_and_names_the_stages(default_result):
 
 
 def test_the_pyramid_grows_from_the_minimum_scale_by_the_square_root_of_two(photo, painting):
-    from swag_core.options import Options
-
     # 128, 181, 256 px; the first scale gets two shares of the iterations.
     assert scales.schedule(Options.build(size=256, min_scale=128, iterations=60), 171, 256, 32) == [
         ((86, 128), 30), ((121, 181), 15), ((171, 256), 15)]
@@ -216,8 +215,6 @@ def test_output_keeps_full_resolution_detail(photo, painting):
 
 
 def test_full_resolution_adds_a_pass_at_the_layer_size_after_the_working_size():
-    from swag_core.options import Options
-
     # The working pyramid keeps its iterations; the layer's own size gets the last scale's again.
     assert scales.schedule(Options.build(size=128, min_scale=64, iterations=30, full_resolution=True), 171, 256,
                            32) == [((43, 64), 15), ((61, 91), 7), ((86, 128), 8), ((171, 256), 8)]
@@ -248,6 +245,22 @@ def test_full_resolution_paints_the_fine_detail_instead_of_keeping_the_photos(ph
 
     assert correlation(kept) > 0.9
     assert correlation(painted) < 0.7, correlation(painted)
+
+
+def test_each_scale_starts_with_the_photos_detail_that_the_previous_one_could_not_hold(photo, painting):
+    """Scales of 64, 91 and 128 px on a 128 px photo, one iteration at each of the finer two: the
+    detail finer than 64 px is the photo's own, there from the start of those scales. Started
+    from noise, no photo detail is added."""
+    original = Image.open(photo).resize((128, 85))
+    photo_detail = _fine_detail(original, (64, 42)).ravel()
+    settings = dict(size=128, min_scale=64, iterations=4, device="cpu")
+    assert scales.schedule(Options.build(**settings), 85, 128, 32) == [((42, 64), 2), ((60, 91), 1), ((85, 128), 1)]
+
+    def correlation(result):
+        return np.corrcoef(photo_detail, _fine_detail(result, (64, 42)).ravel())[0, 1]
+
+    assert correlation(stylize(original, painting, **settings)) > 0.8
+    assert abs(correlation(stylize(original, painting, init="noise", **settings))) < 0.2
 
 
 def test_image_too_small_for_the_network(photo, painting):

@@ -166,7 +166,9 @@ def run(content: torch.Tensor, style: torch.Tensor, opts: Options, schedule, dev
         sh, sw = style.shape[-2:]
         scale = side / max(sh, sw)
         loss_fn.set_targets(c, resize(style, (max(1, round(sh * scale)), max(1, round(sw * scale)))))
-        x = (c.clone() if x is None else resize(x, (h, w))).requires_grad_(True)
+        # Each later scale starts with the photo's detail that the previous one could not hold.
+        x = c.clone() if x is None else (resize(x, (h, w)) + c - resize(resize(c, x.shape[-2:]), (h, w))).clamp(0, 1)
+        x.requires_grad_(True)
         opt = torch.optim.Adam([x], lr=0.02, betas=(0.9, 0.99))
         average = torch.zeros_like(x).detach()
         for _ in range(iterations):

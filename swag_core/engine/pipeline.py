@@ -7,10 +7,15 @@ scale (scales.py), the targets (losses.py) and an optimiser over the image's pix
 
 Departures from Gatys et al. / the public SWAG code:
 - coarse to fine (as crowsonkb/style-transfer-pytorch): the optimisation runs over a pyramid of
-  sizes from `min_scale` up to the working size in steps of sqrt(2), each scale initialised
-  from the previous result upsampled. crowsonkb starts at 128 px; here the default start is
-  256 px, because below it random VGG's content layer kept too little of the subject (faces,
-  buildings) for the finer scales to recover (docs/quality.md, second round) (scales.py);
+  sizes from `min_scale` (128 px, as crowsonkb) up to the working size in steps of sqrt(2)
+  (scales.py). crowsonkb starts each scale from the previous result upsampled; here the
+  photo's detail that the previous scale was too small to hold is added to it
+  (`_with_photo_detail`), so that each scale restyles the photo's finer detail rather than
+  painting over a blurred start: at `balanced` it kept more of the subject on every pair of the
+  quality benchmark for the same texture, and it let the pyramid start at 128 px, where
+  started from the blur alone random VGG's content layer lost faces and buildings
+  (docs/quality.md, second and eighth rounds). A job started from noise gets no photo detail,
+  and neither does the `full_resolution` pass, which is there to repaint the detail;
 - the content loss at relu3_1 for VGG, not Gatys et al.'s relu4_2: with random weights relu4_2
   does not reconstruct the photo (networks.py);
 - Adam rather than L-BFGS, on the pixels' logits (a bounded parameterisation, where crowsonkb
@@ -23,9 +28,9 @@ Departures from Gatys et al. / the public SWAG code:
 - the network always sees a valid image: Adam's pixels are a sigmoid of its parameters, and
   L-BFGS's are clamped to [0, 1] after every step;
 - when the working size is below the content's size, the result is upsampled and the content's
-  own fine detail (what the working size could not hold) is added back, rather than returning a
-  blurred upscale; `full_resolution` paints that detail instead, with one more scale at the
-  content's own size (scales.py);
+  own fine detail (what the working size could not hold) is added back in the same way, rather
+  than returning a blurred upscale; `full_resolution` paints that detail instead, with one more
+  scale at the content's own size (scales.py);
 - memory is bounded whatever the layer's size: the full-size image stays on the CPU, and a scale
   whose pixel count exceeds `tile_size`^2 is optimised in overlapping tiles of at most
   tile_size x tile_size, one on the device at a time (tiles.py blends them without seams). Every
@@ -143,6 +148,8 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     generator = torch.Generator().manual_seed(opts.seed)
     budget = opts.tile_size ** 2
     costs = [h * w * n for (h, w), n in schedule]
+    # Whether the schedule ends with the `full_resolution` pass at the content's own size.
+    full_pass = opts.full_resolution and opts.size < max(height, width)
     done_cost, x = 0, None
     # On the CPU, the steps' large activations are reused rather than mapped anew (host_memory.py).
     reuse = host_memory.reused_freed_memory() if device.type == "cpu" else contextlib.nullcontext()
@@ -159,7 +166,8 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
             elif x is None:
                 x = content_k.clone() if opts.init == "content" else torch.rand(content_k.shape, generator=generator)
             coarse = tuple(x.shape[-2:])  # the start's own resolution, before it is brought to this scale
-            x = _resize(x, (h, w))
+            with_detail = opts.init == "content" and not (full_pass and k == len(schedule))
+            x = _with_photo_detail(x, content_k) if with_detail else _resize(x, (h, w))
             on_progress = lambda done, n, loss, text: report(  # noqa: E731
                 f"{stage}{text}: iteration {n} of {iterations}",
                 _fraction(done_cost + costs[k - 1] * done, costs), loss)
@@ -218,12 +226,13 @@ class _Job:
             canvas.add(box, result.cpu())
         # Each tile matches the global style on its own, and neighbouring tiles drifted apart in
         # colour (their borders showed). The tiles may only add what the coarser start could not
-        # hold: the blend's detail finer than `coarse`, over the start's coarser content.
+        # hold: the blend's detail finer than `coarse`, over the start's coarser content (the
+        # start's finer detail, the photo's, is what the tiles repaint).
         # A first scale that is itself tiled has no coarser start to agree on.
         painted = canvas.result()
         if coarse == (height, width):
             return painted
-        return (x + painted - _low_pass(painted, coarse)).clamp(0, 1)  # x: the start, `coarse` upsampled
+        return (_low_pass(x, coarse) + painted - _low_pass(painted, coarse)).clamp(0, 1)
 
 
 def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> StyleContentLoss:
@@ -247,6 +256,14 @@ def _low_pass(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return _resize(_resize(image, size), tuple(image.shape[-2:]))
 
 
+def _with_photo_detail(x: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """`x` brought to `photo`'s size, with the photo's own detail that `x`'s size could not hold."""
+    size = tuple(photo.shape[-2:])
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return (_resize(x, size) + photo - _low_pass(photo, tuple(x.shape[-2:]))).clamp(0, 1)
+
+
 def _fraction(done: float, costs: list[int]) -> float:
     # 2% for loading and style preparation, the rest in proportion to pixels x iterations.
     return 0.02 + 0.97 * done / sum(costs)
@@ -255,10 +272,7 @@ def _fraction(done: float, costs: list[int]) -> float:
 def _finish(x: torch.Tensor, original: torch.Tensor, opts: Options) -> torch.Tensor:
     """The working-size result -> the content's size, with colour preservation and strength
     (on the CPU, like `original`)."""
-    size = tuple(original.shape[-2:])
-    if tuple(x.shape[-2:]) != size:
-        detail = original - _low_pass(original, tuple(x.shape[-2:]))  # what the working size could not hold
-        x = (_resize(x, size) + detail).clamp(0, 1)
+    x = _with_photo_detail(x, original)
     if opts.preserve_colors:
         # Luminance-only transfer (Gatys et al. 2016, "Preserving colour"): the result's luma
         # with the content's chroma, in YCbCr.
