@@ -148,8 +148,7 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     generator = torch.Generator().manual_seed(opts.seed)
     budget = opts.tile_size ** 2
     costs = [h * w * n for (h, w), n in schedule]
-    # Whether the schedule ends with the `full_resolution` pass at the content's own size.
-    full_pass = opts.full_resolution and opts.size < max(height, width)
+    full_pass = scales.has_full_resolution_pass(opts, height, width)
     done_cost, x = 0, None
     # On the CPU, the steps' large activations are reused rather than mapped anew (host_memory.py).
     reuse = host_memory.reused_freed_memory() if device.type == "cpu" else contextlib.nullcontext()

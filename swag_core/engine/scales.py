@@ -27,6 +27,11 @@ def within(size: tuple[int, int], pixels: int, min_side: int) -> tuple[int, int]
 SCALE_STEP = math.sqrt(2)
 
 
+def has_full_resolution_pass(opts: Options, height: int, width: int) -> bool:
+    """Whether `schedule` ends with the `full_resolution` pass: the working size is below the content's."""
+    return opts.full_resolution and opts.size < max(height, width)
+
+
 def schedule(opts: Options, height: int, width: int, min_size: int) -> list[tuple[tuple[int, int], int]]:
     """[(size, iterations)] from coarse to fine. The working size never exceeds the content's.
     The coarsest scale gets two shares of the iterations and every later one a share (1000 and
@@ -52,6 +57,6 @@ def schedule(opts: Options, height: int, width: int, min_size: int) -> list[tupl
     shares = [2] + [1] * (len(sizes) - 1)
     counts = [max(1, math.floor(opts.iterations * s / sum(shares))) for s in shares]
     counts[-1] += opts.iterations - sum(counts)
-    if opts.full_resolution and sizes[-1] != (height, width):
+    if has_full_resolution_pass(opts, height, width):
         sizes, counts = sizes + [(height, width)], counts + [counts[-1]]
     return [(s, c) for s, c in zip(sizes, counts) if c > 0]
