@@ -63,11 +63,16 @@ def test_progress_is_monotonic_and_names_the_stages(default_result):
 
 
 def test_the_pyramid_grows_from_the_minimum_scale_by_the_square_root_of_two(photo, painting):
-    # 128, 181, 256 px; the first scale gets two shares of the iterations.
+    # 128, 181, 256 px; each coarser scale gets sqrt(2) times the next one's iterations, the
+    # coarsest twice that: shares 4, 1.41, 1.
     assert scales.schedule(Options.build(size=256, min_scale=128, iterations=60), 171, 256, 32) == [
-        ((86, 128), 30), ((121, 181), 15), ((171, 256), 15)]
+        ((86, 128), 37), ((121, 181), 13), ((171, 256), 10)]
     # Never above the content's own size.
-    assert scales.schedule(Options.build(size=1024, min_scale=128, iterations=40), 171, 256, 32)[-1] == ((171, 256), 10)
+    assert scales.schedule(Options.build(size=1024, min_scale=128, iterations=40), 171, 256, 32)[-1] == ((171, 256), 8)
+    # The chain stops half a step short of the working size: 90 px grows to 511 on the way to
+    # 512, which is left out rather than run as a near copy of 512.
+    assert [max(size) for size, _ in scales.schedule(Options.build(size=512, min_scale=90, iterations=100), 341, 512,
+                                                        32)] == [90, 127, 180, 255, 361, 512]
     # Scales whose short side is below the network's minimum are left out.
     assert scales.schedule(Options.build(size=64, min_scale=32, iterations=9), 171, 256, 32) == [((43, 64), 9)]
     # min_scale at or above the size: the working size alone.
@@ -217,7 +222,7 @@ def test_output_keeps_full_resolution_detail(photo, painting):
 def test_full_resolution_adds_a_pass_at_the_layer_size_after_the_working_size():
     # The working pyramid keeps its iterations; the layer's own size gets the last scale's again.
     assert scales.schedule(Options.build(size=128, min_scale=64, iterations=30, full_resolution=True), 171, 256,
-                           32) == [((43, 64), 15), ((61, 91), 7), ((86, 128), 8), ((171, 256), 8)]
+                           32) == [((43, 64), 18), ((61, 91), 6), ((86, 128), 6), ((171, 256), 6)]
     # Nothing to add where the working size is the layer's.
     assert scales.schedule(Options.build(size=256, min_scale=256, iterations=7, full_resolution=True), 171, 256,
                            32) == [((171, 256), 7)]

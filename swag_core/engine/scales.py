@@ -32,15 +32,31 @@ def has_full_resolution_pass(opts: Options, height: int, width: int) -> bool:
     return opts.full_resolution and opts.size < max(height, width)
 
 
+def _shares(count: int) -> list[float]:
+    """The iterations' shares of `count` scales, coarse to fine. crowsonkb/style-transfer-pytorch
+    gives the first scale 1000 and every later one 500. Here each coarser scale gets SCALE_STEP
+    times the next finer one's, so each takes about SCALE_STEP times less time than the next (a
+    step costs about the scale's pixels): the coarse scales, cheap, paint the style's larger
+    shapes, and the finer ones, which start with the photo's detail (pipeline.py), need fewer
+    steps to paint the fine texture over it; more steps there wash the photo's detail out
+    (docs/quality.md, ninth round). The coarsest, which starts from the photo, gets twice its
+    share, as in crowsonkb's."""
+    shares = [SCALE_STEP ** (count - 1 - i) for i in range(count)]
+    shares[0] *= 2
+    return shares
+
+
 def schedule(opts: Options, height: int, width: int, min_size: int) -> list[tuple[tuple[int, int], int]]:
     """[(size, iterations)] from coarse to fine. The working size never exceeds the content's.
-    The coarsest scale gets two shares of the iterations and every later one a share (1000 and
-    500 in crowsonkb/style-transfer-pytorch): it starts from the photo and has the most to do.
-    `full_resolution` adds the content's own size after the working size, with as many
-    iterations again as the last scale: an extra pass, not a share taken from the others."""
+    Each scale gets SCALE_STEP times the iterations of the next finer one, and the coarsest
+    twice its share (`_shares`). `full_resolution` adds the content's own size after the
+    working size, with as many iterations again as the last scale: an extra pass, not a share
+    taken from the others."""
     long_side = min(opts.size, max(height, width))
     sides, side = [], opts.min_scale
-    while side < long_side:
+    # The chain stops half a step short of the working size: 90 px grows to 511 on the way to
+    # 512, and a scale of 511 would only repeat the last one at twice the cost.
+    while side * math.sqrt(SCALE_STEP) < long_side:
         sides.append(side)
         side = round(side * SCALE_STEP)
     sides.append(long_side)
@@ -54,7 +70,7 @@ def schedule(opts: Options, height: int, width: int, min_size: int) -> list[tupl
         raise SwagError(f"the image is too small for {opts.arch}: {w}x{h} at the working size, and the "
                         f"network needs at least {min_size} px on each side; use a larger size or image")
     sizes = sizes[-opts.iterations:]  # fewer iterations than scales: the finest ones
-    shares = [2] + [1] * (len(sizes) - 1)
+    shares = _shares(len(sizes))
     counts = [max(1, math.floor(opts.iterations * s / sum(shares))) for s in shares]
     counts[-1] += opts.iterations - sum(counts)
     if has_full_resolution_pass(opts, height, width):
