@@ -73,6 +73,9 @@ def test_the_pyramid_grows_from_the_minimum_scale_by_the_square_root_of_two(phot
     # 512, which is left out rather than run as a near copy of 512.
     assert [max(size) for size, _ in scales.schedule(Options.build(size=512, min_scale=90, iterations=100), 341, 512,
                                                         32)] == [90, 127, 180, 255, 361, 512]
+    # As few iterations as scales: one each, the working size included.
+    assert scales.schedule(Options.build(size=512, min_scale=128, iterations=5), 341, 512, 32) == [
+        ((85, 128), 1), ((121, 181), 1), ((170, 256), 1), ((241, 362), 1), ((341, 512), 1)]
     # Scales whose short side is below the network's minimum are left out.
     assert scales.schedule(Options.build(size=64, min_scale=32, iterations=9), 171, 256, 32) == [((43, 64), 9)]
     # min_scale at or above the size: the working size alone.

@@ -73,6 +73,9 @@ def schedule(opts: Options, height: int, width: int, min_size: int) -> list[tupl
     shares = _shares(len(sizes))
     counts = [max(1, math.floor(opts.iterations * s / sum(shares))) for s in shares]
     counts[-1] += opts.iterations - sum(counts)
+    while counts[-1] < 1:  # the one step each small share is given can leave the finest none
+        counts[counts.index(max(counts))] -= 1
+        counts[-1] += 1
     if has_full_resolution_pass(opts, height, width):
         sizes, counts = sizes + [(height, width)], counts + [counts[-1]]
-    return [(s, c) for s, c in zip(sizes, counts) if c > 0]
+    return list(zip(sizes, counts))
