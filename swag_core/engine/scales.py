@@ -48,14 +48,13 @@ def _shares(count: int) -> list[float]:
 
 def schedule(opts: Options, height: int, width: int, min_size: int) -> list[tuple[tuple[int, int], int]]:
     """[(size, iterations)] from coarse to fine. The working size never exceeds the content's.
-    Each scale gets SCALE_STEP times the iterations of the next finer one, and the coarsest
-    twice its share (`_shares`). `full_resolution` adds the content's own size after the
+    The iterations are shared out by `_shares`. `full_resolution` adds the content's own size after the
     working size, with as many iterations again as the last scale: an extra pass, not a share
     taken from the others."""
     long_side = min(opts.size, max(height, width))
     sides, side = [], opts.min_scale
     # The chain stops half a step short of the working size: 90 px grows to 511 on the way to
-    # 512, and a scale of 511 would only repeat the last one at twice the cost.
+    # 512, and a scale of 511 would only repeat the last one, paying for it twice.
     while side * math.sqrt(SCALE_STEP) < long_side:
         sides.append(side)
         side = round(side * SCALE_STEP)
