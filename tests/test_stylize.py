@@ -10,6 +10,7 @@ from PIL import Image, ImageOps
 
 from swag_core import Cancelled, SwagError, stylize
 from swag_core.engine import optimisers, scales
+from swag_core.engine.losses import StyleContentLoss
 from swag_core.imaging import images
 from swag_core.options import Options
 from swag_core.research import quality
@@ -229,6 +230,29 @@ def test_full_resolution_adds_a_pass_at_the_layer_size_after_the_working_size():
     # Nothing to add where the working size is the layer's.
     assert scales.schedule(Options.build(size=256, min_scale=256, iterations=7, full_resolution=True), 171, 256,
                            32) == [((171, 256), 7)]
+
+
+def test_coarser_scales_keep_the_share_of_the_content_weight_that_their_pixels_are(photo, painting, monkeypatch):
+    """Every scale below the working size weighs the content term by its pixel count over the
+    working size's; the working size and the pass at full resolution above it, tiled or not,
+    keep all of it."""
+    assert scales.content_share((43, 64), (85, 128)) == pytest.approx(43 * 64 / (85 * 128))
+    assert scales.content_share((171, 256), (85, 128)) == 1.0
+    shares = {}
+    set_content = StyleContentLoss.set_content
+
+    def recording(self, content, targets, content_share=1.0):
+        shares.setdefault(tuple(content.shape[-2:]), set()).add(content_share)
+        set_content(self, content, targets, content_share)
+
+    monkeypatch.setattr(StyleContentLoss, "set_content", recording)
+    stylize(photo, painting, size=128, min_scale=64, iterations=8, full_resolution=True, tile_size=128,
+            device="cpu")
+    # The 256x171 photo: scales of 64, 91 and 128 px (the working size), then the photo's own.
+    assert sorted(shares.pop((43, 64))) == [pytest.approx(43 * 64 / (86 * 128))]
+    assert sorted(shares.pop((61, 91))) == [pytest.approx(61 * 91 / (86 * 128))]
+    assert shares.pop((86, 128)) == {1.0}
+    assert shares and all(s == {1.0} for s in shares.values())  # the tiles of the 256 px pass
 
 
 def _fine_detail(image: Image.Image, working: tuple[int, int]) -> np.ndarray:

@@ -278,9 +278,11 @@ class StyleContentLoss(nn.Module):
                             total_variation(view).clamp_min(EPS), chroma_variation(view).clamp_min(1e-6))
 
     @torch.no_grad()
-    def set_content(self, content: torch.Tensor, targets: StyleTargets) -> None:
-        """Optimise the region `content` (the whole image or one tile of it) towards `targets`."""
-        self.targets = targets
+    def set_content(self, content: torch.Tensor, targets: StyleTargets, content_share: float = 1.0) -> None:
+        """Optimise the region `content` (the whole image or one tile of it) towards `targets`,
+        the content term weighed `content_share` times the content weight (the pipeline's
+        coarser scales keep less of it: scales.content_share)."""
+        self.targets, self.content_share = targets, content_share
         c = self._smoothed(self.extractor(content), targets.units)[self.content_layer].float()
         self.content_target = c
         # The content's spread over the whole image, counted over this region's elements.
@@ -299,7 +301,7 @@ class StyleContentLoss(nn.Module):
         content = self._distance(feats[self.content_layer].float(), self.content_target) / self.content_norm
         w = self.settings.weights
         style_weight = w.style * PAPER_STYLE_WEIGHT if self.paper else w.style
-        total = w.content * content + style_weight * style
+        total = w.content * self.content_share * content + style_weight * style
         parts = {"content": float(content.detach()), "style": float(style.detach())}
         if self.patch_layers:
             patch = sum(patch_distance(feats[name], t.patches[name]) / t.patch_norms[name]

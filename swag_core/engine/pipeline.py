@@ -15,7 +15,9 @@ Departures from Gatys et al. / the public SWAG code:
   quality benchmark for the same texture, and it let the pyramid start at 128 px, where
   started from the blur alone random VGG's content layer lost faces and buildings
   (docs/quality.md, second and eighth rounds). A job started from noise gets no photo detail,
-  and neither does the `full_resolution` pass, which is there to repaint the detail;
+  and neither does the `full_resolution` pass, which is there to repaint the detail. Where
+  crowsonkb keeps one content weight, here a scale keeps the share of it that its pixels are
+  of the working size's (scales.content_share);
 - the content loss at relu3_1 for VGG, not Gatys et al.'s relu4_2: with random weights relu4_2
   does not reconstruct the photo (networks.py);
 - Adam rather than L-BFGS, on the pixels' logits (a bounded parameterisation, where crowsonkb
@@ -136,6 +138,7 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     original = parts.rgb  # on the CPU: the device only sees a working size or a tile at a time
     height, width = original.shape[-2:]
     schedule = scales.schedule(opts, height, width, arch.min_size)
+    working = scales.working_size(opts, height, width)
     style_tensors = [(images.to_tensor(im), w) for im, w in styles]
     for t, _ in style_tensors:
         if min(t.shape[-2:]) < 16:
@@ -170,10 +173,11 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
             on_progress = lambda done, n, loss, text: report(  # noqa: E731
                 f"{stage}{text}: iteration {n} of {iterations}",
                 _fraction(done_cost + costs[k - 1] * done, costs), loss)
+            share = scales.content_share((h, w), working)
             if budget and h * w > budget:
-                x = job.tiled(x, coarse, content_k, styles_k, iterations, on_progress)
+                x = job.tiled(x, coarse, content_k, styles_k, share, iterations, on_progress)
             else:
-                x = job.whole(x, content_k, styles_k, iterations, on_progress)
+                x = job.whole(x, content_k, styles_k, share, iterations, on_progress)
             done_cost += costs[k - 1]
 
     result = _finish(x, original, opts)
@@ -193,14 +197,14 @@ class _Job:
         key = self.key + (tuple(view.shape), tuple(tuple(t.shape) for t, _ in styles))
         return TARGETS.get(key, lambda: self.loss_fn.style_targets_for(view.to(self.device), styles))
 
-    def whole(self, x, content, styles, iterations, on_progress) -> torch.Tensor:
+    def whole(self, x, content, styles, content_share, iterations, on_progress) -> torch.Tensor:
         content = content.to(self.device)
-        self.loss_fn.set_content(content, self._targets(content, styles))
+        self.loss_fn.set_content(content, self._targets(content, styles), content_share)
         x = optimise(x.to(self.device), self.loss_fn, self.opts.optimizer, iterations, self.cancel,
                       lambda i, loss: on_progress(i / iterations, i, loss, ""))
         return x.cpu()
 
-    def tiled(self, x, coarse, content, styles, iterations, on_progress) -> torch.Tensor:
+    def tiled(self, x, coarse, content, styles, content_share, iterations, on_progress) -> torch.Tensor:
         """x, content: (1, 3, H, W) on the CPU, H * W above the tile budget; `coarse`: the size
         that x was brought up from (the previous scale's), whose detail every tile agrees on."""
         size = self.opts.tile_size
@@ -216,7 +220,7 @@ class _Job:
         canvas = tiles.Canvas(x, overlap)
         for n, box in enumerate(boxes):
             region = tiles.region(box)
-            self.loss_fn.set_content(content[region].contiguous().to(self.device), targets)
+            self.loss_fn.set_content(content[region].contiguous().to(self.device), targets, content_share)
             text = f", tile {n + 1} of {len(boxes)}"
             # Each tile starts from the tiles already done where it overlaps them.
             result = optimise(canvas.start(box, x[region]).to(self.device), self.loss_fn, self.opts.optimizer,

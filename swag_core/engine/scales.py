@@ -27,6 +27,22 @@ def within(size: tuple[int, int], pixels: int, min_side: int) -> tuple[int, int]
 SCALE_STEP = math.sqrt(2)
 
 
+def working_size(opts: Options, height: int, width: int) -> tuple[int, int]:
+    """The size the job paints at: the content's, shrunk to `opts.size` on its long side."""
+    return fit(height, width, min(opts.size, max(height, width)))
+
+
+def content_share(size: tuple[int, int], working: tuple[int, int]) -> float:
+    """The share of the content weight that a scale of `size` keeps: its pixel count over the
+    working size's, at most 1. crowsonkb/style-transfer-pytorch keeps the same weight at every
+    scale. Here the coarse scales, which paint the style's larger shapes, hold the photo
+    loosely: what of the subject they lose comes back with the photo's detail that each finer
+    scale starts from (pipeline.py) and with the full weight at the working size. On the
+    quality benchmark this transferred more texture at the same structure (docs/quality.md,
+    tenth round)."""
+    return min(1.0, size[0] * size[1] / (working[0] * working[1]))
+
+
 def has_full_resolution_pass(opts: Options, height: int, width: int) -> bool:
     """Whether `schedule` ends with the `full_resolution` pass: the working size is below the content's."""
     return opts.full_resolution and opts.size < max(height, width)
