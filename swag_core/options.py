@@ -44,7 +44,7 @@ class Options:
     loss_scaling: str = "normalised"  # normalised | paper (the public SWAG code's)
     # The layer whose activations the content term compares; empty = the network's own (engine/networks.py).
     content_layer: str = ""
-    content_weight: float = 0.03  # at the working size; coarser scales keep less (engine/scales.py content_share)
+    content_weight: float = 0.03  # from the working size up; coarser scales keep less (engine/scales.py content_share)
     style_weight: float = 1.0
     tv_weight: float = 0.0
     chroma_weight: float = 0.01

@@ -147,6 +147,22 @@ def test_losses_are_normalised_to_the_content_image(resnet, smoothing, stats):
     assert parts_style["style"] < 0.05
 
 
+def test_the_content_share_scales_the_content_term_alone(resnet):
+    arch, extractor = resnet
+    settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "meancov", "equal",
+                            weights=Weights(content=2.0, style=1.0))
+    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
+    g = torch.Generator().manual_seed(5)
+    content, style, x = (torch.rand(1, 3, 64, 64, generator=g) for _ in range(3))
+    loss.set_targets(content, [(style, 1.0)])
+    whole, parts = loss(x)
+    loss.set_content(content, loss.targets, content_share=0.25)
+    quarter, parts_quarter = loss(x)
+    assert parts_quarter == pytest.approx(parts)  # the terms themselves are unchanged
+    assert parts["content"] > 0.01
+    assert float(whole - quarter) == pytest.approx(0.75 * 2.0 * parts["content"], rel=1e-4)
+
+
 def test_paper_scaling_is_the_public_codes_loss(resnet):
     """loss_scaling="paper": raw temperature 1, the literal softmax on the smoothed layers,
     Gram / (C*H*W), mean squared differences, content + 1e17 * the sum of the style layers."""

@@ -234,10 +234,10 @@ def test_full_resolution_adds_a_pass_at_the_layer_size_after_the_working_size():
 
 def test_coarser_scales_keep_the_share_of_the_content_weight_that_their_pixels_are(photo, painting, monkeypatch):
     """Every scale below the working size weighs the content term by its pixel count over the
-    working size's; the working size and the pass at full resolution above it, tiled or not,
-    keep all of it."""
-    assert scales.content_share((43, 64), (85, 128)) == pytest.approx(43 * 64 / (85 * 128))
-    assert scales.content_share((171, 256), (85, 128)) == 1.0
+    working size's; the working size and the pass at full resolution above it (tiled here)
+    keep all of it, and so does every scale of a job started from noise."""
+    assert scales.content_share((43, 64), (86, 128)) == pytest.approx(43 * 64 / (86 * 128))
+    assert scales.content_share((171, 256), (86, 128)) == 1.0
     shares = {}
     set_content = StyleContentLoss.set_content
 
@@ -253,6 +253,10 @@ def test_coarser_scales_keep_the_share_of_the_content_weight_that_their_pixels_a
     assert sorted(shares.pop((61, 91))) == [pytest.approx(61 * 91 / (86 * 128))]
     assert shares.pop((86, 128)) == {1.0}
     assert shares and all(s == {1.0} for s in shares.values())  # the tiles of the 256 px pass
+    # Started from noise, no photo detail brings the subject back: every scale keeps it all.
+    shares.clear()
+    stylize(photo, painting, size=128, min_scale=64, iterations=8, init="noise", device="cpu")
+    assert set(shares) == {(43, 64), (61, 91), (86, 128)} and all(s == {1.0} for s in shares.values())
 
 
 def _fine_detail(image: Image.Image, working: tuple[int, int]) -> np.ndarray:

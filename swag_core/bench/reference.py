@@ -18,6 +18,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from ..engine import scales
 from ..engine.losses import PATCH_BANK
 from ..engine.networks import FeatureExtractor
 from ..engine.weights import load_model
@@ -92,6 +93,7 @@ class ReferenceLoss:
         raw = [4.0 ** (n - 1 - i) for i in range(n)] if opts.layer_weights == "shallow" else [1.0] * n
         octaves = [2.0 ** (opts.style_octaves - 1 - k) for k in range(opts.style_octaves)]
         self.layer_weights = [w / sum(raw) * o / sum(octaves) for o in octaves for w in raw]
+        self.content_share = 1.0  # the scale's share of the content weight, as the engine's
 
     def _features(self, x: torch.Tensor) -> dict:
         """The activations of x, and of x halved k times under the key (layer, k) for each further
@@ -145,7 +147,7 @@ class ReferenceLoss:
         patch = sum(nearest_patch_distance(feats[n], self.banks[n]) / self.patch_norms[n]
                     for n in keys) / max(1, len(keys))
         o = self.opts
-        return (o.content_weight * content + o.style_weight * style + o.patch_weight * patch
+        return (o.content_weight * self.content_share * content + o.style_weight * style + o.patch_weight * patch
                 + o.tv_weight * total_variation(x) / self.tv_norm
                 + o.chroma_weight * chroma_variation(x) / self.chroma_norm)
 
@@ -160,8 +162,10 @@ def run(content: torch.Tensor, style: torch.Tensor, opts: Options, schedule, dev
     loss_fn = ReferenceLoss(opts, device)
     content, style = content.to(device), style.to(device)
     x = None
+    working = scales.working_size(opts, *content.shape[-2:])
     for (h, w), iterations in schedule:
         c = resize(content, (h, w))
+        loss_fn.content_share = scales.content_share((h, w), working)
         side = max(16, round(max(h, w) * opts.style_scale))
         sh, sw = style.shape[-2:]
         scale = side / max(sh, sw)

@@ -1,7 +1,9 @@
 """The objective of Gatys et al. (the paper's Eq. 2) over smoothed activations.
 
-    loss(x) = content_weight * L_content + style_weight * L_style + patch_weight * L_patch
+    loss(x) = content_weight * share * L_content + style_weight * L_style + patch_weight * L_patch
               + tv_weight * L_tv + chroma_weight * L_chroma
+
+(`share` is 1 but at the pipeline's coarser scales: `set_content`.)
 
 Eq. (1)  gram(F) = F F^T / M for F reshaped to C x M (M = H*W pixels).
 Eq. (2)  L_content = ||F^l(x) - F^l(x_c)||^2,   L_style = sum_l w_l ||G^l(x) - G^l(x_s)||^2.

@@ -16,8 +16,8 @@ Departures from Gatys et al. / the public SWAG code:
   started from the blur alone random VGG's content layer lost faces and buildings
   (docs/quality.md, second and eighth rounds). A job started from noise gets no photo detail,
   and neither does the `full_resolution` pass, which is there to repaint the detail. Where
-  crowsonkb keeps one content weight, here a scale keeps the share of it that its pixels are
-  of the working size's (scales.content_share);
+  crowsonkb keeps one content weight, here a scale of a job started from the photo keeps the
+  share of it that its pixels are of the working size's (scales.content_share);
 - the content loss at relu3_1 for VGG, not Gatys et al.'s relu4_2: with random weights relu4_2
   does not reconstruct the photo (networks.py);
 - Adam rather than L-BFGS, on the pixels' logits (a bounded parameterisation, where crowsonkb
@@ -173,7 +173,9 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
             on_progress = lambda done, n, loss, text: report(  # noqa: E731
                 f"{stage}{text}: iteration {n} of {iterations}",
                 _fraction(done_cost + costs[k - 1] * done, costs), loss)
-            share = scales.content_share((h, w), working)
+            # A job started from noise gets no photo detail at its finer scales to bring the
+            # subject back, so its coarse scales keep the whole content weight.
+            share = scales.content_share((h, w), working) if opts.init == "content" else 1.0
             if budget and h * w > budget:
                 x = job.tiled(x, coarse, content_k, styles_k, share, iterations, on_progress)
             else:

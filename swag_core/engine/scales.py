@@ -35,9 +35,10 @@ def working_size(opts: Options, height: int, width: int) -> tuple[int, int]:
 def content_share(size: tuple[int, int], working: tuple[int, int]) -> float:
     """The share of the content weight that a scale of `size` keeps: its pixel count over the
     working size's, at most 1. crowsonkb/style-transfer-pytorch keeps the same weight at every
-    scale. Here the coarse scales, which paint the style's larger shapes, hold the photo
-    loosely: what of the subject they lose comes back with the photo's detail that each finer
-    scale starts from (pipeline.py) and with the full weight at the working size. On the
+    scale. Here, in a job started from the photo, the coarse scales, which paint the style's
+    larger shapes, hold the photo loosely: what of the subject they lose comes back with the
+    photo's detail that each finer scale starts from (pipeline.py) and with the full weight at
+    the working size. On the
     quality benchmark this transferred more texture at the same structure (docs/quality.md,
     tenth round)."""
     return min(1.0, size[0] * size[1] / (working[0] * working[1]))
