@@ -38,9 +38,8 @@ def content_share(size: tuple[int, int], working: tuple[int, int]) -> float:
     scale. Here, in a job started from the photo, the coarse scales, which paint the style's
     larger shapes, hold the photo loosely: what of the subject they lose comes back with the
     photo's detail that each finer scale starts from (pipeline.py) and with the full weight at
-    the working size. On the
-    quality benchmark this transferred more texture at the same structure (docs/quality.md,
-    tenth round)."""
+    the working size. On the quality benchmark's eight pairs this transferred more texture at
+    the same structure; on six other pairs it did not (docs/quality.md, tenth round)."""
     return min(1.0, size[0] * size[1] / (working[0] * working[1]))
 
 
