@@ -37,8 +37,10 @@ def _faults_per_step(steps: int = 4) -> float:
 def test_a_freed_block_is_reused_only_while_a_job_runs():
     with host_memory.reused_freed_memory():
         assert _faults_per_step() < PAGES / 2
-    # Afterwards each block goes back to the OS when freed, and the next one is mapped anew.
-    assert _faults_per_step() > 2 * PAGES
+    # Afterwards each block goes back to the OS when freed, and the next one is mapped anew:
+    # usually all three blocks of a step (3 x PAGES faults), under CI's load at times fewer
+    # (1.75 x PAGES seen), always more than one block's.
+    assert _faults_per_step() > PAGES
 
 
 def test_overlapping_jobs_keep_the_setting_until_the_last_ends():
@@ -46,4 +48,4 @@ def test_overlapping_jobs_keep_the_setting_until_the_last_ends():
         with host_memory.reused_freed_memory():
             pass
         assert _faults_per_step() < PAGES / 2
-    assert _faults_per_step() > 2 * PAGES
+    assert _faults_per_step() > PAGES
