@@ -19,7 +19,7 @@ MODES = ("softmax", "shift", "channel", "none")
 LAYER_CHOICES = ("all", "deep")
 
 # engine/losses.py
-STYLE_STATS = ("gram", "meancov")
+STYLE_STATS = ("gram", "meancov", "sliced")
 LAYER_WEIGHTS = ("equal", "shallow")
 SCALINGS = ("normalised", "paper")
 TEMPERATURE_UNITS = ("spread", "raw")

@@ -47,7 +47,8 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
                    help="spread: in units of each layer's activation spread; raw: the paper's")
     g.add_argument("--smoothed-layers", choices=LAYER_CHOICES, help="smooth all loss layers or only the deep ones")
     g.add_argument("--pooling", choices=POOLINGS, help="the network's pooling stages")
-    g.add_argument("--style-stats", choices=STYLE_STATS, help="Gram matrices or means and covariances")
+    g.add_argument("--style-stats", choices=STYLE_STATS,
+                   help="the style compared by Gram matrices, means and covariances or sliced distributions")
     g.add_argument("--layer-weights", choices=LAYER_WEIGHTS, help="style layer weights")
     g.add_argument("--loss-scaling", choices=SCALINGS,
                    help="normalised (per layer) or paper (the public SWAG code's weighting)")

@@ -39,7 +39,7 @@ class Options:
     temperature_unit: str = "spread"  # spread: in units of each layer's activation spread; raw
     smoothed_layers: str = "all"  # all | deep
     pooling: str = "avg"  # avg | max (engine/networks.py)
-    style_stats: str = "meancov"  # meancov | gram (engine/losses.py)
+    style_stats: str = "sliced"  # sliced | meancov | gram (engine/losses.py)
     layer_weights: str = "equal"  # equal (the paper's) | shallow (256, 64, 16, 4, 1)
     loss_scaling: str = "normalised"  # normalised | paper (the public SWAG code's)
     # The layer whose activations the content term compares; empty = the network's own (engine/networks.py).

@@ -13,7 +13,8 @@ from swag_core.engine.pipeline import loss_for
 
 @pytest.mark.parametrize("arch,smoothing,stats,octaves,patch", [
     ("resnet50", "softmax", "meancov", 1, 0.3), ("resnet50", "none", "meancov", 3, 0.0),
-    ("vgg19", "softmax", "meancov", 3, 0.3), ("vgg19", "softmax", "gram", 1, 0.0)])
+    ("vgg19", "softmax", "meancov", 3, 0.3), ("vgg19", "softmax", "gram", 1, 0.0),
+    ("vgg19", "softmax", "sliced", 3, 0.3)])
 def test_reference_computes_the_engines_loss_and_gradient(arch, smoothing, stats, octaves, patch):
     cpu = torch.device("cpu")
     opts = Options.build(arch=arch, smoothing=smoothing, style_stats=stats, style_octaves=octaves,

@@ -7,7 +7,7 @@ from swag_core import stylize
 from swag_core.engine import losses
 from swag_core.engine.extractors import network_for
 from swag_core.engine.losses import (LossSettings, StyleContentLoss, Weights, gram, layer_weights, mean_covariance,
-                                     patch_distance)
+                                     patch_distance, sliced_distance)
 from swag_core.engine.networks import FeatureExtractor
 from swag_core.engine.pipeline import loss_for
 from swag_core.engine.smoothing import smooth
@@ -129,7 +129,7 @@ def resnet():
     return arch, FeatureExtractor(arch, model, arch.style_layers + (arch.content_layer,))
 
 
-@pytest.mark.parametrize("stats", ["gram", "meancov"])
+@pytest.mark.parametrize("stats", ["gram", "meancov", "sliced"])
 @pytest.mark.parametrize("smoothing", ["none", "softmax", "shift", "channel"])
 def test_losses_are_normalised_to_the_content_image(resnet, smoothing, stats):
     arch, extractor = resnet
@@ -200,6 +200,57 @@ def test_blended_styles_average_their_gram_targets(resnet):
     for name in arch.style_layers:
         expected = 0.75 * only_a[name] + 0.25 * only_b[name]
         assert torch.allclose(blended[name], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_sliced_distance_compares_distributions_whatever_the_positions():
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(1, 8, 40, 40, generator=g)
+    positions = features.flatten(2)[0]
+    shuffled = positions[:, torch.randperm(1600, generator=g)]
+    directions = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    assert sliced_distance(features, shuffled, directions()).item() == pytest.approx(0.0, abs=1e-10)
+    # Each projection of a shift by s along every channel moves by s times the sum of the unit
+    # direction's components: C directions whose squared sums add up to about C.
+    shifted = sliced_distance(features, positions + 0.5, directions()).item()
+    assert shifted == pytest.approx(0.25 * 8, rel=0.6)
+    # A style sample of another size is compared through its quantiles.
+    assert sliced_distance(features, positions[:, ::3], directions()).item() < 0.02 * shifted
+
+
+def test_sliced_distance_tells_sparse_responses_from_dense_ones_which_moments_do_not():
+    """Sparse responses (mostly 0, a few strong ones: marks on flat paper) and dense Gaussian
+    ones with the same mean and covariance: equal to the means and covariances, told apart by
+    the sliced distance."""
+    g = torch.Generator().manual_seed(3)
+    dense = torch.randn(1, 4, 64, 64, generator=g)
+    strong = torch.rand(1, 4, 64, 64, generator=g) < 0.1
+    sparse = torch.where(strong, torch.randn(1, 4, 64, 64, generator=g).sign() * 10 ** 0.5, torch.zeros(()))
+    other_dense = torch.randn(1, 4, 64, 64, generator=g)
+    moments = lambda a, b: (mean_covariance(a) - mean_covariance(b)).pow(2).sum().item()  # noqa: E731
+    sliced = lambda a, b: sliced_distance(a, b.flatten(2)[0], torch.Generator().manual_seed(0)).item()  # noqa: E731
+    assert moments(sparse, dense) < 2 * moments(other_dense, dense)
+    assert sliced(sparse, dense) > 20 * sliced(other_dense, dense)
+
+
+def test_sliced_style_targets_sample_the_blend_and_the_loss_repeats_per_region(monkeypatch):
+    arch, model = load_model("vgg19")
+    extractor = FeatureExtractor(arch, model, arch.style_layers + (arch.content_layer,), "avg")
+    settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "sliced")
+    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
+    g = torch.Generator().manual_seed(6)
+    content, style, other, x = (torch.rand(1, 3, 48, 64, generator=g) ** (k + 1) for k in range(4))
+    monkeypatch.setattr(losses, "SLICED_SAMPLE", 40)
+    targets = loss.style_targets_for(content, [(style, 3.0), (other, 1.0)])
+    style_positions = set(map(tuple, loss._smoothed(loss._activations(style), targets.units)["relu3_1"]
+                              .flatten(2)[0].T.tolist()))
+    sample = targets.stats["relu3_1"]
+    assert sample.shape[1] == 40 and sum(tuple(c) in style_positions for c in sample.T.tolist()) == 30
+    # Every step draws new directions (and positions), and each region's draws start afresh,
+    # so that a job repeats.
+    loss.set_content(content, targets)
+    first, second = loss(x)[0].item(), loss(x)[0].item()
+    loss.set_content(content, targets)
+    assert first != second and loss(x)[0].item() == first
 
 
 def test_rescaling_random_filters_layer_by_layer_changes_nothing():
@@ -309,5 +360,8 @@ def test_a_stylisation_with_the_patch_term_ends_nearer_the_styles_patches(photo,
     style = images.to_tensor(images.open_image(painting).convert("RGB").resize((96, 96)))
     loss.set_targets(content, [(style, 1.0)])
     patch = {w: loss(images.to_tensor(r.convert("RGB")))[1]["patch"] for w, r in results.items()}
-    # Both moved off the photo (1 on this term); the run with the patch term, further.
-    assert patch[3.0] < 0.92 * patch[0.0] and patch[0.0] < 0.8
+    # Both moved off the photo (1 on this term); the run with the patch term, further. The
+    # margin is small because the default style term (the sliced distance) already brings the
+    # image near the style's patches: 0.47 without the patch term and 0.45 with it here, where
+    # the means and covariances gave 0.52 and 0.44.
+    assert patch[3.0] < 0.97 * patch[0.0] and patch[0.0] < 0.8

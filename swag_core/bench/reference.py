@@ -2,7 +2,7 @@
 transfer: the baseline that `swag bench` measures the engine against.
 
 Same network, same weights, same loss (engine/losses.py: the normalised style terms (means and
-covariances, or Gram matrices), nearest-patch and content terms over SWAG-smoothed
+covariances, Gram matrices or the sliced distance), nearest-patch and content terms over SWAG-smoothed
 activations, the layer weights, the smoothness terms), same optimiser (Adam with an average
 of iterates), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W elements (`torch.softmax(f.reshape(1, -1))`,
 as the public SWAG code writes it), the style statistics as plain products, default memory
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import scales
-from ..engine.losses import PATCH_BANK
+from ..engine.losses import PATCH_BANK, SLICED_SAMPLE
 from ..engine.networks import FeatureExtractor
 from ..engine.weights import load_model
 from ..options import Options
@@ -56,6 +56,19 @@ def mean_covariance(f: torch.Tensor) -> torch.Tensor:
     return torch.cat([centred @ centred.t() / c.shape[1], mean], 1)
 
 
+def sliced_distance(f: torch.Tensor, sample: torch.Tensor, directions: torch.Generator) -> torch.Tensor:
+    """Sliced Wasserstein: sorted projections on random directions, against the style's sample
+    (C, K), on a random subset of at most SLICED_SAMPLE of f's positions, drawn as the engine does."""
+    c = f.reshape(f.shape[1], -1)
+    if c.shape[1] > SLICED_SAMPLE:
+        c = c[:, torch.randperm(c.shape[1], generator=directions)[:SLICED_SAMPLE].to(c.device)]
+    d = F.normalize(torch.randn(c.shape[0], c.shape[0], generator=directions).to(c.device), dim=1)
+    mine, theirs = (d @ c).sort(1).values, (d @ sample).sort(1).values
+    if theirs.shape[1] != mine.shape[1]:
+        theirs = F.interpolate(theirs[None], size=mine.shape[1], mode="linear", align_corners=True)[0]
+    return (mine - theirs).pow(2).mean(1).sum()
+
+
 def nearest_patch_distance(f: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     """Mean over f's positions of the squared distance to the bank's column (C, K) of highest
     cosine similarity."""
@@ -65,12 +78,12 @@ def nearest_patch_distance(f: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     return (c - bank[:, nearest]).pow(2).sum(0).mean()
 
 
-def patch_bank(f: torch.Tensor) -> torch.Tensor:
-    """The style's positions (C, N), or a random PATCH_BANK of them, drawn as the engine does."""
+def sample_positions(f: torch.Tensor, count: int) -> torch.Tensor:
+    """The style's positions (C, N), or a random `count` of them, drawn as the engine does."""
     c = f.reshape(f.shape[1], -1)
-    if c.shape[1] <= PATCH_BANK:
+    if c.shape[1] <= count:
         return c
-    return c[:, torch.randperm(c.shape[1], generator=torch.Generator().manual_seed(0))[:PATCH_BANK].to(c.device)]
+    return c[:, torch.randperm(c.shape[1], generator=torch.Generator().manual_seed(0))[:count].to(c.device)]
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -89,6 +102,7 @@ class ReferenceLoss:
         self.net = FeatureExtractor(self.arch, model, dict.fromkeys(layers), opts.pooling).to(device)
         self.opts = opts
         self.statistic = gram if opts.style_stats == "gram" else mean_covariance
+        self.sliced = opts.style_stats == "sliced"
         n = len(self.arch.style_layers)
         raw = [4.0 ** (n - 1 - i) for i in range(n)] if opts.layer_weights == "shallow" else [1.0] * n
         octaves = [2.0 ** (opts.style_octaves - 1 - k) for k in range(opts.style_octaves)]
@@ -117,6 +131,11 @@ class ReferenceLoss:
         octaves = range(min(1, self.opts.style_octaves - 1), self.opts.style_octaves) if self.opts.patch_weight else ()
         return [middle if k == 0 else (middle, k) for k in octaves]
 
+    def _style_distance(self, f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.sliced:
+            return sliced_distance(f, target, self.directions)
+        return (self.statistic(f) - target).pow(2).sum()
+
     def _smoothed(self, feats: dict) -> dict:
         # As the engine: activations in units of their spread at the content image (which
         # decides how means weigh against covariances), and every loss layer smoothed.
@@ -129,9 +148,14 @@ class ReferenceLoss:
         feats = self._smoothed(raw)
         style_feats = self._smoothed(self._features(style))
         layers = self._style_keys()
-        self.targets = {n: self.statistic(style_feats[n]) for n in layers}
-        self.norms = {n: (self.statistic(feats[n]) - self.targets[n]).pow(2).sum() for n in layers}
-        self.banks = {n: patch_bank(style_feats[n]) for n in self._patch_keys()}
+        if self.sliced:
+            self.targets = {n: sample_positions(style_feats[n], SLICED_SAMPLE) for n in layers}
+        else:
+            self.targets = {n: self.statistic(style_feats[n]) for n in layers}
+        self.directions = torch.Generator().manual_seed(0)
+        self.norms = {n: self._style_distance(feats[n], self.targets[n]) for n in layers}
+        self.directions = torch.Generator().manual_seed(0)
+        self.banks = {n: sample_positions(style_feats[n], PATCH_BANK) for n in self._patch_keys()}
         self.patch_norms = {n: nearest_patch_distance(feats[n], self.banks[n]) for n in self._patch_keys()}
         self.content = feats[self.arch.content_layer]
         self.content_norm = (self.content - self.content.mean()).pow(2).sum()
@@ -140,7 +164,7 @@ class ReferenceLoss:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         feats = self._smoothed(self._features(x))
-        style = sum(w * (self.statistic(feats[n]) - self.targets[n]).pow(2).sum() / self.norms[n]
+        style = sum(w * self._style_distance(feats[n], self.targets[n]) / self.norms[n]
                     for w, n in zip(self.layer_weights, self._style_keys()))
         content = (feats[self.arch.content_layer] - self.content).pow(2).sum() / self.content_norm
         keys = self._patch_keys()
