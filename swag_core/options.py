@@ -65,6 +65,10 @@ class Options:
     # similar style position (engine/losses.py): draws a pattern's shapes, not only the style's
     # statistics; 0 = off (the paper's loss).
     patch_weight: float = 0.1
+    # The distribution of the image's 7 x 7 pixel patches matched to the style's, on the image
+    # and on it halved 1 to 4 times (engine/losses.py): the style's flat areas and crisp edges
+    # rather than speckle; 0 = off (the paper's loss).
+    pixel_weight: float = 4.0
     # On a layer larger than the working size, one more scale at the layer's own size (tiled
     # above tile_size) paints its fine detail, instead of adding the photo's own detail back.
     # Costs about (layer pixels / working pixels) times the last scale's time.
@@ -121,7 +125,7 @@ class Options:
         if not self.weights:
             raise SwagError("weights must be random, imagenet or the path of a state_dict file")
         within("temperature", 1e-3, 1e3)
-        for name in ("content_weight", "style_weight", "patch_weight", "tv_weight", "chroma_weight"):
+        for name in ("content_weight", "style_weight", "patch_weight", "pixel_weight", "tv_weight", "chroma_weight"):
             within(name, 0.0)
         within("iterations", 1, 100_000)
         within("size", 16, 16_384)

@@ -7,7 +7,7 @@ from swag_core import stylize
 from swag_core.engine import losses
 from swag_core.engine.extractors import network_for
 from swag_core.engine.losses import (LossSettings, StyleContentLoss, Weights, gram, layer_weights, mean_covariance,
-                                     patch_distance, sliced_distance)
+                                     patch_distance, pixel_patches, sliced_distance)
 from swag_core.engine.networks import FeatureExtractor
 from swag_core.engine.pipeline import loss_for
 from swag_core.engine.smoothing import smooth
@@ -351,17 +351,84 @@ def test_patch_term_is_normalised_and_its_bank_shared_by_the_blend(monkeypatch):
     assert StyleContentLoss(extractor, arch.style_layers, arch.content_layer, LossSettings()).patch_layers == ()
 
 
-def test_a_stylisation_with_the_patch_term_ends_nearer_the_styles_patches(photo, painting):
-    job = dict(size=96, iterations=30, device="cpu")
+def _term_after_stylising(photo, painting, term: str, weights, **settings) -> dict[float, float]:
+    """For each of `weights` of the setting `<term>_weight`, the loss term `term` (1 at the photo,
+    measured with the default weights) of the photo stylised with that weight."""
+    job = dict(size=96, iterations=30, device="cpu", **settings)
     opts = Options.build(**job)
     loss = loss_for(opts, *network_for(opts, torch.device("cpu")))
-    results = {w: stylize(photo, painting, patch_weight=w, **job) for w in (0.0, 3.0)}
-    content = images.to_tensor(images.open_image(photo).convert("RGB").resize(results[0.0].size))
+    results = {w: stylize(photo, painting, **{f"{term}_weight": w}, **job) for w in weights}
+    content = images.to_tensor(images.open_image(photo).convert("RGB").resize(results[weights[0]].size))
     style = images.to_tensor(images.open_image(painting).convert("RGB").resize((96, 96)))
     loss.set_targets(content, [(style, 1.0)])
-    patch = {w: loss(images.to_tensor(r.convert("RGB")))[1]["patch"] for w, r in results.items()}
+    return {w: loss(images.to_tensor(r.convert("RGB")))[1][term] for w, r in results.items()}
+
+
+def test_a_stylisation_with_the_patch_term_ends_nearer_the_styles_patches(photo, painting):
+    # Without the pixel term, which also brings the image nearer the style's patches.
+    patch = _term_after_stylising(photo, painting, "patch", (0.0, 3.0), pixel_weight=0.0)
     # Both moved off the photo (1 on this term); the run with the patch term, further. The
     # margin is small because the default style term (the sliced distance) already brings the
     # image near the style's patches: 0.47 without the patch term and 0.45 with it here, where
     # the means and covariances gave 0.52 and 0.44.
     assert patch[3.0] < 0.97 * patch[0.0] and patch[0.0] < 0.8
+
+
+def test_pixel_patches_are_the_images_own_patches_and_carry_the_gradient():
+    g = torch.Generator().manual_seed(7)
+    image = torch.rand(1, 3, 12, 15, generator=g, requires_grad=True)
+    every = torch.nn.functional.unfold(image, losses.PIXEL_PATCH)[0]  # (3 * 49, 6 * 9)
+    drawn = pixel_patches(image, 1000, torch.Generator().manual_seed(0))
+    # Asked for more than there are: every patch, as F.unfold gives them.
+    assert torch.equal(drawn, every)
+    some = pixel_patches(image, 10, torch.Generator().manual_seed(1))
+    assert some.shape == (147, 10) and all(tuple(c) in set(map(tuple, every.T.tolist())) for c in some.T.tolist())
+    some.sum().backward()
+    assert image.grad.abs().sum() > 0
+
+
+def test_pixel_patches_gradient_is_the_same_whatever_the_thread_count():
+    """Overlapping patches share pixels; their gradient must sum in the same order with one
+    CPU thread as with two, or a job's bytes change with the machine's load."""
+    g = torch.Generator().manual_seed(9)
+    image, weights = torch.rand(1, 3, 120, 160, generator=g), torch.randn(147, 4096, generator=g)
+    threads, grads = torch.get_num_threads(), []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            x = image.clone().requires_grad_()
+            (pixel_patches(x, 4096, torch.Generator().manual_seed(1)) * weights).sum().backward()
+            grads.append(x.grad)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_pixel_term_is_normalised_off_by_default_and_its_sample_shared_by_the_blend(monkeypatch):
+    arch, model = load_model("vgg19")
+    extractor = FeatureExtractor(arch, model, arch.style_layers + (arch.content_layer,), "avg")
+    settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "sliced",
+                            weights=Weights(0.05, 1.0, pixel=2.0))
+    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
+    g = torch.Generator().manual_seed(8)
+    content, style, other = (torch.rand(1, 3, 48, 64, generator=g) ** (k + 1) for k in range(3))
+    loss.set_targets(content, [(style, 1.0)])
+    assert len(loss.targets.pixels) == losses.PIXEL_OCTAVES
+    # 1 at the content; 0 at the style, all of whose patches are in the sample at every octave.
+    assert loss(content)[1]["pixel"] == pytest.approx(1.0, rel=1e-4)
+    assert loss(style)[1]["pixel"] == pytest.approx(0.0, abs=1e-4)
+    # A blend draws a random subset of each style's patches, in proportion to its weight.
+    monkeypatch.setattr(losses, "SLICED_SAMPLE", 40)
+    sample = loss.style_targets_for(content, [(style, 3.0), (other, 1.0)]).pixels[0]
+    style_patches = set(map(tuple, torch.nn.functional.unfold(style, losses.PIXEL_PATCH)[0].T.tolist()))
+    assert sample.shape == (147, 40) and sum(tuple(c) in style_patches for c in sample.T.tolist()) == 30
+    # Off in LossSettings (the paper's loss): no samples, no term.
+    off = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, LossSettings(style_stats="sliced"))
+    off.set_targets(content, [(style, 1.0)])
+    assert off.targets.pixels == () and "pixel" not in off(content)[1]
+
+
+def test_a_stylisation_with_the_pixel_term_ends_nearer_the_styles_pixel_patches(photo, painting):
+    pixel = _term_after_stylising(photo, painting, "pixel", (0.0, 4.0))
+    # Both moved off the photo (1 on this term); the run with the pixel term, further.
+    assert pixel[4.0] < 0.9 * pixel[0.0] and pixel[0.0] < 1.0

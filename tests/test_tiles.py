@@ -61,6 +61,19 @@ def test_the_window_blends_tiles_that_disagree_without_seams(photo):
     assert blended_steps < pasted_steps / 5, (blended_steps, pasted_steps)
 
 
+def test_a_tile_starts_from_the_tiles_done_faded_into_its_own_start():
+    """Where the tiles done cover a new tile fully it starts from their blend, where they do
+    not cover it from its own start, and in between without a step: a step in the start
+    stayed in the result as a seam through the middle of the tile."""
+    canvas = tiles.Canvas(torch.zeros(1, 3, 64, 128), 16)
+    left, right = (0, 0, 64, 64), (0, 32, 64, 64)
+    canvas.add(left, torch.ones(1, 3, 64, 64))
+    start = canvas.start(right, torch.zeros(1, 3, 64, 64))[0, 0, 32]  # one row across the new tile
+    assert start[:16].eq(1).all()  # where the done tile's window is 1
+    assert start[32:].eq(0).all()  # beyond the done tile
+    assert (start[:-1] - start[1:]).max() < 0.15 and (start[1:] <= start[:-1]).all()  # a ramp, no step
+
+
 @pytest.fixture(scope="module")
 def tiled_job(photo_rgba, painting):
     """Working at the full 128 px of a 128x86 layer with 64 px tiles: 6 tiles."""

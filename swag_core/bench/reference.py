@@ -2,7 +2,7 @@
 transfer: the baseline that `swag bench` measures the engine against.
 
 Same network, same weights, same loss (engine/losses.py: the normalised style terms (means and
-covariances, Gram matrices or the sliced distance), nearest-patch and content terms over SWAG-smoothed
+covariances, Gram matrices or the sliced distance), nearest-patch, pixel-patch and content terms over SWAG-smoothed
 activations, the layer weights, the smoothness terms), same optimiser (Adam with an average
 of iterates), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W elements (`torch.softmax(f.reshape(1, -1))`,
 as the public SWAG code writes it), the style statistics as plain products, default memory
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import scales
-from ..engine.losses import PATCH_BANK, SLICED_SAMPLE
+from ..engine.losses import PATCH_BANK, PIXEL_MIN_SIDE, PIXEL_OCTAVES, PIXEL_PATCH, SLICED_SAMPLE
 from ..engine.networks import FeatureExtractor
 from ..engine.weights import load_model
 from ..options import Options
@@ -59,7 +59,10 @@ def mean_covariance(f: torch.Tensor) -> torch.Tensor:
 def sliced_distance(f: torch.Tensor, sample: torch.Tensor, directions: torch.Generator) -> torch.Tensor:
     """Sliced Wasserstein: sorted projections on random directions, against the style's sample
     (C, K), on a random subset of at most SLICED_SAMPLE of f's positions, drawn as the engine does."""
-    c = f.reshape(f.shape[1], -1)
+    return sliced_points_distance(f.reshape(f.shape[1], -1), sample, directions)
+
+
+def sliced_points_distance(c: torch.Tensor, sample: torch.Tensor, directions: torch.Generator) -> torch.Tensor:
     if c.shape[1] > SLICED_SAMPLE:
         c = c[:, torch.randperm(c.shape[1], generator=directions)[:SLICED_SAMPLE].to(c.device)]
     d = F.normalize(torch.randn(c.shape[0], c.shape[0], generator=directions).to(c.device), dim=1)
@@ -80,10 +83,25 @@ def nearest_patch_distance(f: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
 
 def sample_positions(f: torch.Tensor, count: int) -> torch.Tensor:
     """The style's positions (C, N), or a random `count` of them, drawn as the engine does."""
-    c = f.reshape(f.shape[1], -1)
+    return sample_columns(f.reshape(f.shape[1], -1), count)
+
+
+def sample_columns(c: torch.Tensor, count: int) -> torch.Tensor:
     if c.shape[1] <= count:
         return c
     return c[:, torch.randperm(c.shape[1], generator=torch.Generator().manual_seed(0))[:count].to(c.device)]
+
+
+def pixel_patches(x: torch.Tensor) -> torch.Tensor:
+    """Every PIXEL_PATCH x PIXEL_PATCH patch of x as a column (3 * P * P, positions)."""
+    return F.unfold(x, PIXEL_PATCH)[0]
+
+
+def halved(x: torch.Tensor, k: int, min_side: int) -> torch.Tensor:
+    """x halved k times, its short side kept at least min_side."""
+    h, w = x.shape[-2:]
+    f = max(0.5 ** k, min_side / min(h, w))
+    return F.interpolate(x, size=(round(h * f), round(w * f)), mode="bilinear", antialias=True) if f < 1 else x
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -113,15 +131,14 @@ class ReferenceLoss:
         """The activations of x, and of x halved k times under the key (layer, k) for each further
         style octave (never below the network's smallest input)."""
         feats = self.net(x)
-        h, w = x.shape[-2:]
         for k in range(1, self.opts.style_octaves):
-            f = max(0.5 ** k, self.arch.min_size / min(h, w))
-            if f < 1:
-                small = F.interpolate(x, size=(round(h * f), round(w * f)), mode="bilinear", antialias=True)
-            else:
-                small = x
-            feats.update({(n, k): v for n, v in self.net(small).items()})
+            feats.update({(n, k): v for n, v in self.net(halved(x, k, self.arch.min_size)).items()})
         return feats
+
+    def _pixel_distances(self, x: torch.Tensor) -> list:
+        """Per pixel octave, the sliced distance of x's pixel patches to the style's."""
+        return [sliced_points_distance(pixel_patches(halved(x, k, PIXEL_MIN_SIDE)), target, self.directions)
+                for k, target in enumerate(self.pixel_targets)]
 
     def _style_keys(self) -> list:
         return [n if k == 0 else (n, k) for k in range(self.opts.style_octaves) for n in self.arch.style_layers]
@@ -154,9 +171,12 @@ class ReferenceLoss:
             self.targets = {n: self.statistic(style_feats[n]) for n in layers}
         self.directions = torch.Generator().manual_seed(0)
         self.norms = {n: self._style_distance(feats[n], self.targets[n]) for n in layers}
-        self.directions = torch.Generator().manual_seed(0)
         self.banks = {n: sample_positions(style_feats[n], PATCH_BANK) for n in self._patch_keys()}
         self.patch_norms = {n: nearest_patch_distance(feats[n], self.banks[n]) for n in self._patch_keys()}
+        self.pixel_targets = [sample_columns(pixel_patches(halved(style, k, PIXEL_MIN_SIDE)), SLICED_SAMPLE)
+                              for k in range(PIXEL_OCTAVES)] if self.opts.pixel_weight else []
+        self.pixel_norms = self._pixel_distances(content)
+        self.directions = torch.Generator().manual_seed(0)  # the optimisation's draws, as the engine's
         self.content = feats[self.arch.content_layer]
         self.content_norm = (self.content - self.content.mean()).pow(2).sum()
         self.tv_norm = total_variation(content)
@@ -170,8 +190,10 @@ class ReferenceLoss:
         keys = self._patch_keys()
         patch = sum(nearest_patch_distance(feats[n], self.banks[n]) / self.patch_norms[n]
                     for n in keys) / max(1, len(keys))
+        pixel = sum(d / n for d, n in zip(self._pixel_distances(x), self.pixel_norms)) / max(1, len(self.pixel_norms))
         o = self.opts
         return (o.content_weight * self.content_share * content + o.style_weight * style + o.patch_weight * patch
+                + o.pixel_weight * pixel
                 + o.tv_weight * total_variation(x) / self.tv_norm
                 + o.chroma_weight * chroma_variation(x) / self.chroma_norm)
 

@@ -39,8 +39,9 @@ Departures from Gatys et al. / the public SWAG code:
   tile is optimised towards the same targets of the scale (`StyleTargets`: the style Grams from
   the whole style image, the temperature units and the normalisers from the whole content image,
   shrunk to the tile budget), and towards its own content activations. Each tile starts from the
-  blend of the tiles already done where it overlaps them, and adds only the detail finer than the
-  scale it starts from (`_Job.tiled` says why). The style image, too, is never enlarged past the
+  blend of the tiles already done where it overlaps them, faded into its own start over their
+  windows (`tiles.Canvas.start`), and adds only the detail finer than the scale it starts from
+  (`_Job.tiled` says why). The style image, too, is never enlarged past the
   tile budget, so above it the style's texture keeps its grain in pixels rather than growing
   with the image;
 - the targets of a scale are cached across jobs (`TARGETS`): a job repeated with the same content,
@@ -225,7 +226,7 @@ class _Job:
             region = tiles.region(box)
             self.loss_fn.set_content(content[region].contiguous().to(self.device), targets, content_share)
             text = f", tile {n + 1} of {len(boxes)}"
-            # Each tile starts from the tiles already done where it overlaps them.
+            # Each tile starts from the tiles already done where it overlaps them, faded into its own start.
             result = optimise(canvas.start(box, x[region]).to(self.device), self.loss_fn, self.opts.optimizer,
                                iterations, self.cancel,
                                lambda i, loss: on_progress((n + i / iterations) / len(boxes), i, loss, text))
@@ -247,7 +248,8 @@ def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> 
     settings = LossSettings(opts.smoothing, opts.temperature, opts.temperature_unit, frozenset(smoothed),
                             opts.style_stats, opts.layer_weights, opts.loss_scaling,
                             Weights(content=opts.content_weight, style=opts.style_weight, tv=opts.tv_weight,
-                                    chroma=opts.chroma_weight, patch=opts.patch_weight),
+                                    chroma=opts.chroma_weight, patch=opts.patch_weight,
+                                    pixel=opts.pixel_weight),
                             opts.style_octaves)
     return StyleContentLoss(extractor, arch.style_layers, content_layer_of(opts, arch), settings, arch.min_size)
 

@@ -57,10 +57,15 @@ class Canvas:
         self.weight = torch.zeros(1, 1, self.height, self.width, dtype=like.dtype)
 
     def start(self, box: tuple[int, int, int, int], fallback: torch.Tensor) -> torch.Tensor:
-        """Where `box` has been covered, the blend so far; elsewhere `fallback` (the tile's own)."""
+        """Where `box` has been covered, the blend so far; elsewhere `fallback` (the tile's own);
+        in between, faded from one to the other by the windows' summed weight. A hard switch
+        left a step in the start, along the edge of the tiles done, that the optimisation kept
+        as a seam through the middle of the tile (most with the pixel patches' term, which
+        flattens the areas on either side)."""
         index = region(box)
         done = self.weight[index]
-        return torch.where(done > 0, self.total[index] / done.clamp_min(1e-12), fallback)
+        mix = done.clamp(max=1.0)
+        return mix * (self.total[index] / done.clamp_min(1e-12)) + (1 - mix) * fallback
 
     def add(self, box: tuple[int, int, int, int], tile: torch.Tensor) -> None:
         w = window(box, self.height, self.width, self.overlap)
