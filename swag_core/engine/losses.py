@@ -394,10 +394,7 @@ def _sample_positions(features: torch.Tensor, count: int) -> torch.Tensor:
     """At most `count` of the positions of `features` (1, C, H, W), a random subset that is the
     same for every job: (C, K)."""
     f = features.float().flatten(2)[0]
-    if f.shape[1] <= count:
-        return f
-    chosen = torch.randperm(f.shape[1], generator=_fixed())[:count]
-    return f[:, chosen.to(f.device)]
+    return f[:, _random_subset(f.shape[1], count, _fixed()).to(f.device)]
 
 
 def patch_distance(features: torch.Tensor, bank: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -429,9 +426,7 @@ def sliced_distance(features: torch.Tensor, sample: torch.Tensor, directions: to
     and the style's `sample` of positions (C, K), each a point in C dimensions. At most
     SLICED_SAMPLE positions of `features` take part, a fresh random subset each call."""
     f = features.float().flatten(2)[0]
-    positions = f.shape[1]
-    if positions > SLICED_SAMPLE:
-        f = f[:, torch.randperm(positions, generator=directions)[:SLICED_SAMPLE].to(f.device)]
+    f = f[:, _random_subset(f.shape[1], SLICED_SAMPLE, directions).to(f.device)]
     return _sorted_projections_distance(f, sample, directions)
 
 
@@ -472,7 +467,7 @@ def pixel_patches(image: torch.Tensor, count: int, generator: torch.Generator) -
     an order that changes with them, and so did the results)."""
     p = PIXEL_PATCH
     h, w = image.shape[-2] - p + 1, image.shape[-1] - p + 1
-    chosen = (torch.randperm(h * w, generator=generator)[:count] if h * w > count else torch.arange(h * w)).to(image.device)
+    chosen = _random_subset(h * w, count, generator).to(image.device)
     rows, cols = chosen // w, chosen % w
     pixels = image[0].float()
     offsets = [pixels[:, rows + dy, cols + dx] for dy in range(p) for dx in range(p)]  # each (3, K)
@@ -485,6 +480,12 @@ def _pixel_distance(image: torch.Tensor, sample: torch.Tensor, directions: torch
 
 def _pixel_octave(image: torch.Tensor, k: int) -> torch.Tensor:
     return _octave(image, k, PIXEL_MIN_SIDE)
+
+
+def _random_subset(total: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    """The indices of at most `count` of `total` items: a random subset drawn from `generator`,
+    or all of them in order (drawing nothing) when there are no more."""
+    return torch.randperm(total, generator=generator)[:count] if total > count else torch.arange(total)
 
 
 def _fixed() -> torch.Generator:
