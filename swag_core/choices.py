@@ -26,7 +26,7 @@ TEMPERATURE_UNITS = ("spread", "raw")
 
 # engine/device.py
 DEVICES = ("auto", "cpu", "cuda", "mps", "gpu")
-PRECISIONS = ("auto", "fp32", "bf16")  # bf16: CUDA only
+PRECISIONS = ("auto", "fp32", "bf16")  # bf16: CUDA, or a CPU with bf16 instructions
 
 # engine/optimise.py and engine/pipeline.py
 OPTIMIZERS = ("adam", "lbfgs")

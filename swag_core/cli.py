@@ -78,7 +78,8 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--strength", type=float, help="blend with the original: 0..1 (default 1)")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", choices=DEVICES, help="auto: CUDA, then MPS, then CPU")
-    g.add_argument("--precision", choices=PRECISIONS)
+    g.add_argument("--precision", choices=PRECISIONS,
+                   help="auto: TF32 on CUDA, bf16 on a CPU with bf16 instructions, else fp32")
     g.add_argument("--tile-size", type=int, help="optimise larger scales in tiles of this side (0 = never)")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -141,7 +142,7 @@ def _cmd_info(args) -> int:
     import torch
     import torchvision
 
-    from .engine.device import pick_device
+    from .engine.device import pick_device, uses_bf16
     from .engine.networks import ARCHITECTURES
     from .engine.weights import imagenet_available
 
@@ -150,6 +151,8 @@ def _cmd_info(args) -> int:
           f"pillow {PIL.__version__}, numpy {numpy.__version__}")
     device = pick_device("auto")
     print(f"device (auto): {device}")
+    precision = "bf16" if uses_bf16("auto", device) else "TF32" if device.type == "cuda" else "fp32"
+    print(f"precision (auto): {precision} for the network")
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)

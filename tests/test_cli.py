@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from swag_core.cli import main
+from swag_core.engine import device
 
 
 def swag(*args, cwd=None):
@@ -97,6 +98,8 @@ def test_info_reports_versions_device_and_weights():
     proc = swag("info")
     assert proc.returncode == 0, proc.stderr
     assert "torch " in proc.stdout and "device (auto): cpu" in proc.stdout
+    expected = "bf16" if device.cpu_has_bf16() else "fp32"
+    assert f"precision (auto): {expected} for the network" in proc.stdout
     assert "pre-trained (imagenet) weights present:" in proc.stdout
 
 

@@ -1,9 +1,14 @@
-"""Speed levers that the CPU can check: the targets cache, and Gram matrices kept in fp32 under
-bf16 autocast (bf16 itself runs on CUDA only; benchmarks/gpu_check.sh checks it there)."""
+"""Speed levers that the CPU can check: the targets cache, and bf16 autocast (on a CPU with bf16
+instructions, the default there; on CUDA benchmarks/gpu_check.sh checks it), with the
+statistics kept in fp32 under it."""
 
+import numpy as np
+import pytest
 import torch
+from PIL import Image
 
-from swag_core import stylize
+from swag_core import SwagError, stylize
+from swag_core.engine import device
 from swag_core.engine.extractors import network_for
 from swag_core.engine.losses import gram
 from swag_core.engine.pipeline import TARGETS, loss_for
@@ -42,3 +47,34 @@ def test_the_loss_under_bf16_autocast_is_close_to_fp32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low, _ = loss(x)
     assert torch.isfinite(low) and abs(low.item() - exact.item()) < 0.05 * exact.item()
+
+
+def _autocast_inside(precision: str) -> bool:
+    with device.Precision(precision, torch.device("cpu")):
+        return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+def test_auto_precision_runs_the_network_in_bf16_only_on_a_cpu_with_bf16_instructions(monkeypatch):
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    assert _autocast_inside("auto") and _autocast_inside("bf16") and not _autocast_inside("fp32")
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    assert not _autocast_inside("auto") and not _autocast_inside("fp32")
+    assert not torch.is_autocast_enabled("cpu")
+
+
+def test_bf16_is_refused_on_a_cpu_without_bf16_instructions(photo, painting, monkeypatch):
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    with pytest.raises(SwagError, match="precision bf16 needs a CUDA GPU or a CPU with bf16 instructions"):
+        stylize(photo, painting, size=64, iterations=1, precision="bf16", device="cpu")
+
+
+@pytest.mark.skipif(not device.cpu_has_bf16(), reason="this CPU has no bf16 instructions")
+def test_a_bf16_job_on_the_cpu_is_close_to_the_fp32_one_and_repeats(photo, painting):
+    job = dict(size=64, iterations=8, device="cpu")
+    exact = np.asarray(stylize(photo, painting, precision="fp32", **job), dtype=float)
+    low = stylize(photo, painting, precision="bf16", **job)
+    assert stylize(photo, painting, precision="bf16", **job).tobytes() == low.tobytes()
+    low = np.asarray(low, dtype=float)
+    # The job moves the photo by tens of levels; bf16 moves the result by a few.
+    original = np.asarray(Image.open(photo).convert("RGB"), dtype=float)
+    assert np.abs(low - exact).mean() < 0.15 * np.abs(exact - original).mean()

@@ -127,7 +127,3 @@ def test_tile_size_below_the_network_minimum_is_refused(photo, painting):
     with pytest.raises(SwagError, match="tile_size 16 is too small for resnet50"):
         stylize(photo, painting, arch="resnet50", size=64, tile_size=16, iterations=1, device="cpu")
 
-
-def test_bf16_is_refused_on_the_cpu(photo, painting):
-    with pytest.raises(SwagError, match="precision bf16 needs a CUDA GPU"):
-        stylize(photo, painting, size=64, iterations=1, precision="bf16", device="cpu")

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import scales
-from ..engine.losses import PATCH_BANK, PIXEL_MIN_SIDE, PIXEL_OCTAVES, PIXEL_PATCH, SLICED_SAMPLE
+from ..engine.losses import PATCH_BANK, PIXEL_MIN_SIDE, PIXEL_OCTAVES, PIXEL_PATCH, SLICED_DIRECTIONS, SLICED_SAMPLE
 from ..engine.networks import FeatureExtractor
 from ..engine.weights import load_model
 from ..options import Options
@@ -65,7 +65,8 @@ def sliced_distance(f: torch.Tensor, sample: torch.Tensor, directions: torch.Gen
 def sliced_points_distance(c: torch.Tensor, sample: torch.Tensor, directions: torch.Generator) -> torch.Tensor:
     if c.shape[1] > SLICED_SAMPLE:
         c = c[:, torch.randperm(c.shape[1], generator=directions)[:SLICED_SAMPLE].to(c.device)]
-    d = F.normalize(torch.randn(c.shape[0], c.shape[0], generator=directions).to(c.device), dim=1)
+    d = F.normalize(torch.randn(min(c.shape[0], SLICED_DIRECTIONS), c.shape[0], generator=directions).to(c.device),
+                    dim=1)
     mine, theirs = (d @ c).sort(1).values, (d @ sample).sort(1).values
     if theirs.shape[1] != mine.shape[1]:
         theirs = F.interpolate(theirs[None], size=mine.shape[1], mode="linear", align_corners=True)[0]

@@ -26,16 +26,48 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where oneDNN runs bf16
+    convolutions about twice as fast as fp32 ones; elsewhere it emulates them, slower than fp32.
+    torch's own checks, which are private: a torch without them counts as no."""
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return any(check is not None and check() for check in checks)
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether a job at `precision` on `device` runs its network under bf16 autocast: `bf16`
+    asked for, or `auto` on a CPU with native bf16. On CUDA `auto` keeps fp32 storage with TF32
+    (`Precision`): bf16 there is not measured on the quality benchmark yet, so it stays a choice."""
+    if precision == "bf16":
+        return True
+    return precision == "auto" and device.type == "cpu" and cpu_has_bf16()
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """A one-line error for a precision the device cannot run usefully."""
+    if precision != "bf16" or device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):
+        return
+    where = "this CPU has no bf16 instructions (AVX512-BF16 or AMX)" if device.type == "cpu" \
+        else f"this job would run on {device.type}"
+    raise SwagError(f"precision bf16 needs a CUDA GPU or a CPU with bf16 instructions ({where}); "
+                    "use precision auto or fp32")
+
+
 class Precision:
-    """`auto` lets CUDA matmuls and convolutions use TF32 (fp32 storage, ~3x faster on Ampere and
-    newer); `fp32` forbids it; `bf16` (CUDA only) runs the network under bf16 autocast, TF32
-    for the rest, with the Gram matrices and the smoothing in fp32 (losses.py). CPU and MPS
-    compute in fp32. On CUDA, cuDNN picks the fastest convolution for each image size."""
+    """`auto`: on CUDA, matmuls and convolutions may use TF32 (fp32 storage, ~3x faster on
+    Ampere and newer); on a CPU with native bf16 (`cpu_has_bf16`), the network runs under bf16
+    autocast, as `bf16` does. `fp32` forbids both. `bf16` runs the network under bf16 autocast
+    (CUDA, or a CPU with native bf16: `check_precision`), TF32 for the rest on CUDA. Under
+    autocast the statistics, the smoothing, the sorted projections and the nearest-patch search
+    stay in fp32 (losses.py): only the network's convolutions run in bf16. On a CPU with
+    AVX512-BF16 that made a `balanced` job's network pass and its backward about twice as fast
+    at the same quality on the benchmark (docs/performance.md). MPS computes in fp32. On CUDA,
+    cuDNN picks the fastest convolution for each image size."""
 
     def __init__(self, precision: str, device: torch.device):
         cuda = device.type == "cuda"
         self.allow = precision in ("auto", "bf16") and cuda
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if precision == "bf16" and cuda \
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(precision, device) \
             else contextlib.nullcontext()
         self.benchmark = cuda
 

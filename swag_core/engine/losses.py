@@ -27,7 +27,7 @@ Departures from the paper, each a setting (`LossSettings`):
   paper's.
 - Style statistics (`style_stats`): "sliced" (the default) compares the distributions of the
   activations themselves, not their moments: the sliced Wasserstein distance of Heitz et al.
-  (2021). The positions of a layer (each a vector of C channels) are projected on C random
+  (2021). The positions of a layer (each a vector of C channels) are projected on random
   directions drawn afresh at every step, and each projection, sorted, is compared with the
   style's sorted projections (`sliced_distance`). A distribution holds what a mean and a
   covariance do not, such as how sparse a layer's responses are: a style's few strong marks on
@@ -36,8 +36,9 @@ Departures from the paper, each a setting (`LossSettings`):
   larger, cleaner areas of the style's colours (docs/quality.md, twelfth round); it costs about
   a third more time. Departures from Heitz et al.: to bound the sorts on the CPU, each step
   compares a random subset of at most `SLICED_SAMPLE` positions of the image with a fixed one
-  of the style's (`SLICED_SAMPLE` in all, shared by blend weight, as the patches' bank); and the
-  directions' draws restart with each region optimised, so that a job repeats.
+  of the style's (`SLICED_SAMPLE` in all, shared by blend weight, as the patches' bank), on at
+  most `SLICED_DIRECTIONS` directions a step rather than C; and the directions' draws restart
+  with each region optimised, so that a job repeats.
   "meancov" is the mean and the covariance of the activations (the Gram matrix of the centred
   features, and the means), the statistics of the W2 style loss of
   crowsonkb/style-transfer-pytorch, here under the same squared distance as the Gram matrices;
@@ -414,6 +415,14 @@ def patch_distance(features: torch.Tensor, bank: torch.Tensor, chunk: int = 4096
 # 256 px the image's relu1_1 has 49152, whose sorts alone took longer than the network's pass on
 # two CPU cores; sampled to this many the job took 1.5 times the means and covariances' time.
 SLICED_SAMPLE = 4096
+# The most random directions a step projects a layer's (or the pixel patches') positions on.
+# Heitz et al. draw as many as the layer has channels (512 at relu4_1 and relu5_1, 147 for the
+# pixel patches); the sorts of their projections were a quarter of a `balanced` job's time on
+# the CPU. Drawn afresh at every step, 64 directions a step still cover every layer's channels
+# many times over a scale's steps (Adam's momentum averages about ten of them), and on the
+# quality benchmark's pairs they transferred as much texture at the same structure
+# (docs/performance.md).
+SLICED_DIRECTIONS = 64
 
 
 def _directions() -> torch.Generator:
@@ -432,12 +441,12 @@ def sliced_distance(features: torch.Tensor, sample: torch.Tensor, directions: to
 
 def _sorted_projections_distance(points: torch.Tensor, sample: torch.Tensor, directions: torch.Generator) -> torch.Tensor:
     """Between two sets of points in C dimensions, `points` (C, N) and `sample` (C, K): the mean
-    squared difference between their sorted projections on C random unit directions drawn from
-    `directions`, summed over the directions. Where the counts differ the sample's sorted
+    squared difference between their sorted projections on min(C, SLICED_DIRECTIONS) random
+    unit directions drawn from `directions`, summed over the directions. Where the counts differ the sample's sorted
     projections are resampled (as quantiles) to the points' count."""
     channels = points.shape[0]
     with torch.autocast(points.device.type, enabled=False):
-        d = torch.randn(channels, channels, generator=directions).to(points.device)
+        d = torch.randn(min(channels, SLICED_DIRECTIONS), channels, generator=directions).to(points.device)
         d = d / d.norm(dim=1, keepdim=True)
         mine = (d @ points.float()).sort(1).values
         theirs = (d @ sample).sort(1).values
@@ -461,17 +470,20 @@ def pixel_patches(image: torch.Tensor, count: int, generator: torch.Generator) -
     """`count` of the PIXEL_PATCH x PIXEL_PATCH patches of `image` (1, 3, H, W), at random
     positions drawn from `generator` (all of them, in order, when there are no more), each a
     column as F.unfold gives it: (3 * P * P, K). Gathered at the chosen positions only: unfolding
-    every patch of a 1024 px image would take 147 values a pixel. One gather per offset in the
-    patch, each over distinct pixels, so that the gradient sums the same way whatever the
-    number of CPU threads (a single gather of overlapping patches accumulates its gradient in
-    an order that changes with them, and so did the results)."""
+    every patch of a 1024 px image would take 147 values a pixel. One `index_select` over the
+    flattened pixels: its gradient is an `index_add_`, which on the CPU sums overlapping
+    patches in the same order whatever the number of threads (advanced indexing's gradient,
+    an `index_put_` that accumulates, adds them in parallel in an order that changes with the
+    threads, and so did the results), and which took a sixth of the time of one gather per
+    offset in the patch (2.3 against 14 ms a step for 4096 patches of a 451x300 image)."""
     p = PIXEL_PATCH
-    h, w = image.shape[-2] - p + 1, image.shape[-1] - p + 1
+    height, width = image.shape[-2:]
+    h, w = height - p + 1, width - p + 1
     chosen = _random_subset(h * w, count, generator).to(image.device)
-    rows, cols = chosen // w, chosen % w
-    pixels = image[0].float()
-    offsets = [pixels[:, rows + dy, cols + dx] for dy in range(p) for dx in range(p)]  # each (3, K)
-    return torch.stack(offsets, 1).reshape(-1, chosen.numel())
+    corners = (chosen // w) * width + chosen % w  # each patch's top-left pixel, in the flattened image
+    offsets = torch.tensor([dy * width + dx for dy in range(p) for dx in range(p)], device=image.device)
+    pixels = image[0].float().flatten(1).index_select(1, (offsets[:, None] + corners).flatten())  # (3, P*P*K)
+    return pixels.reshape(3 * p * p, chosen.numel())
 
 
 def _pixel_distance(image: torch.Tensor, sample: torch.Tensor, directions: torch.Generator) -> torch.Tensor:

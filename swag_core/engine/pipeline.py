@@ -65,7 +65,7 @@ from ..imaging import images
 from ..options import Options
 from . import host_memory, scales, tiles
 from .cache import RecentCache
-from .device import Precision, pick_device
+from .device import Precision, check_precision, pick_device
 from .extractors import content_layer_of, network_for, network_key
 from .losses import EPS, LossSettings, StyleContentLoss, StyleTargets, Weights, chroma_variation, total_variation
 from .networks import Architecture, FeatureExtractor
@@ -127,10 +127,7 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     init = images.to_tensor(images.open_image(init_image, "init image")) if init_image is not None else None
     device = pick_device(opts.device)
 
-    if opts.precision == "bf16" and device.type != "cuda":
-        raise SwagError(f"precision bf16 needs a CUDA GPU (this job would run on {device.type}); "
-                        "use precision auto or fp32")
-
+    check_precision(opts.precision, device)
     report("loading network", 0.0)
     arch, extractor = network_for(opts, device)
     if opts.tile_size and opts.tile_size < arch.min_size:
