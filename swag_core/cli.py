@@ -142,7 +142,7 @@ def _cmd_info(args) -> int:
     import torch
     import torchvision
 
-    from .engine.device import pick_device, uses_bf16
+    from .engine.device import network_precision, pick_device
     from .engine.networks import ARCHITECTURES
     from .engine.weights import imagenet_available
 
@@ -151,8 +151,7 @@ def _cmd_info(args) -> int:
           f"pillow {PIL.__version__}, numpy {numpy.__version__}")
     device = pick_device("auto")
     print(f"device (auto): {device}")
-    precision = "bf16" if uses_bf16("auto", device) else "TF32" if device.type == "cuda" else "fp32"
-    print(f"precision (auto): {precision} for the network")
+    print(f"precision (auto): {network_precision('auto', device)} for the network")
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)

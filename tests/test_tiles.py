@@ -126,4 +126,3 @@ def test_tiled_result_has_no_seams_at_the_tile_borders(tiled_job):
 def test_tile_size_below_the_network_minimum_is_refused(photo, painting):
     with pytest.raises(SwagError, match="tile_size 16 is too small for resnet50"):
         stylize(photo, painting, arch="resnet50", size=64, tile_size=16, iterations=1, device="cpu")
-

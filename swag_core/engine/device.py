@@ -43,6 +43,13 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     return precision == "auto" and device.type == "cpu" and cpu_has_bf16()
 
 
+def network_precision(precision: str, device: torch.device) -> str:
+    """What the network computes in at `precision` on `device`, for people: bf16, TF32 or fp32."""
+    if uses_bf16(precision, device):
+        return "bf16"
+    return "TF32" if precision == "auto" and device.type == "cuda" else "fp32"
+
+
 def check_precision(precision: str, device: torch.device) -> None:
     """A one-line error for a precision the device cannot run usefully."""
     if precision != "bf16" or device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16()):

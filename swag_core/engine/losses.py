@@ -442,8 +442,8 @@ def sliced_distance(features: torch.Tensor, sample: torch.Tensor, directions: to
 def _sorted_projections_distance(points: torch.Tensor, sample: torch.Tensor, directions: torch.Generator) -> torch.Tensor:
     """Between two sets of points in C dimensions, `points` (C, N) and `sample` (C, K): the mean
     squared difference between their sorted projections on min(C, SLICED_DIRECTIONS) random
-    unit directions drawn from `directions`, summed over the directions. Where the counts differ the sample's sorted
-    projections are resampled (as quantiles) to the points' count."""
+    unit directions drawn from `directions`, summed over the directions. Where the counts differ
+    the sample's sorted projections are resampled (as quantiles) to the points' count."""
     channels = points.shape[0]
     with torch.autocast(points.device.type, enabled=False):
         d = torch.randn(min(channels, SLICED_DIRECTIONS), channels, generator=directions).to(points.device)
