@@ -62,6 +62,14 @@ def test_auto_precision_runs_the_network_in_bf16_only_on_a_cpu_with_bf16_instruc
     assert not torch.is_autocast_enabled("cpu")
 
 
+def test_the_precision_reported_on_cuda_is_the_one_set():
+    cuda = torch.device("cuda")  # only the backends' flags are set: no GPU needed
+    for precision, reported in (("auto", "TF32"), ("fp32", "fp32")):
+        assert device.network_precision(precision, cuda) == reported
+        with device.Precision(precision, cuda):
+            assert torch.backends.cudnn.allow_tf32 == torch.backends.cuda.matmul.allow_tf32 == (reported == "TF32")
+
+
 def test_bf16_is_refused_on_a_cpu_without_bf16_instructions(photo, painting, monkeypatch):
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
     with pytest.raises(SwagError, match="precision bf16 needs a CUDA GPU or a CPU with bf16 instructions"):

@@ -43,11 +43,16 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     return precision == "auto" and device.type == "cpu" and cpu_has_bf16()
 
 
+def allows_tf32(precision: str, device: torch.device) -> bool:
+    """Whether fp32 matmuls and convolutions may run in TF32 (`Precision`)."""
+    return precision in ("auto", "bf16") and device.type == "cuda"
+
+
 def network_precision(precision: str, device: torch.device) -> str:
     """What the network computes in at `precision` on `device`, for people: bf16, TF32 or fp32."""
     if uses_bf16(precision, device):
         return "bf16"
-    return "TF32" if precision == "auto" and device.type == "cuda" else "fp32"
+    return "TF32" if allows_tf32(precision, device) else "fp32"
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -72,11 +77,10 @@ class Precision:
     cuDNN picks the fastest convolution for each image size."""
 
     def __init__(self, precision: str, device: torch.device):
-        cuda = device.type == "cuda"
-        self.allow = precision in ("auto", "bf16") and cuda
+        self.allow = allows_tf32(precision, device)
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(precision, device) \
             else contextlib.nullcontext()
-        self.benchmark = cuda
+        self.benchmark = device.type == "cuda"
 
     def __enter__(self):
         self.saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
