@@ -79,8 +79,8 @@ def summary(rows: list[dict], name: str) -> dict:
 
 
 def table(summaries: list[dict]) -> str:
-    head = "| variant | runs | colour | texture | structure | grain | seconds |\n|---|---|---|---|---|---|---|"
-    lines = [head]
+    columns = ["variant", "runs", *quality.MEASURES, "seconds"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for s in summaries:
         cells = [f"{s[m][0]:.3f} ± {s[m][1]:.3f}" if m in s else "" for m in quality.MEASURES]
         seconds = f"{s['seconds'][0]:.1f}" if "seconds" in s else ""

@@ -69,6 +69,13 @@ class Options:
     # and on it halved 1 to 4 times (engine/losses.py): the style's flat areas and crisp edges
     # rather than speckle; 0 = off (the paper's loss).
     pixel_weight: float = 4.0
+    # The photo's large light and dark areas held where they are: the correlation of the image's
+    # lightness at 24 px with the photo's (engine/losses.py). The content term holds the
+    # photo's outlines, not its masses. Off by default: at 0.1 it cost a ninth of the texture
+    # for little change by eye; 0.3 keeps a subject's masses under a strong style, with less
+    # of the style, and above it colour patches appear (docs/quality.md, nineteenth round);
+    # 0 = the paper's loss.
+    layout_weight: float = 0.0
     # On a layer larger than the working size, one more scale at the layer's own size (tiled
     # above tile_size) paints its fine detail, instead of adding the photo's own detail back.
     # Costs about (layer pixels / working pixels) times the last scale's time.
@@ -125,7 +132,8 @@ class Options:
         if not self.weights:
             raise SwagError("weights must be random, imagenet or the path of a state_dict file")
         within("temperature", 1e-3, 1e3)
-        for name in ("content_weight", "style_weight", "patch_weight", "pixel_weight", "tv_weight", "chroma_weight"):
+        for name in ("content_weight", "style_weight", "patch_weight", "pixel_weight", "layout_weight",
+                     "tv_weight", "chroma_weight"):
             within(name, 0.0)
         within("iterations", 1, 100_000)
         within("size", 16, 16_384)

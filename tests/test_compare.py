@@ -17,11 +17,11 @@ def test_writes_a_grid_with_content_style_and_the_three_variants_and_prints_thei
     printed = capsys.readouterr().out
     labels = ["r-VGG-19", "r-ResNet-50", "r-ResNet-50 + SWAG"]
     for label in labels:
-        numbers = re.search(rf"^{re.escape(label)}\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+([\d.]+)\s+([\d.]+)$",
+        numbers = re.search(rf"^{re.escape(label)}" + r"\s+(-?[\d.]+)" * 4 + r"\s+([\d.]+)\s+([\d.]+)$",
                             printed, re.MULTILINE)
         assert numbers, (label, printed)
-        colour, texture, structure, grain, seconds = map(float, numbers.groups())
-        assert -1 <= structure <= 1 and grain >= 0 and seconds > 0
+        colour, texture, structure, layout, grain, seconds = map(float, numbers.groups())
+        assert -1 <= structure <= 1 and -1 <= layout <= 1 and grain >= 0 and seconds > 0
     with Image.open(out) as grid:
         # Content (256x171 photo) at 64 px: tiles 43 px high under a label band, one row.
         assert grid.height == 43 + compare.LABEL_HEIGHT

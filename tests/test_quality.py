@@ -25,7 +25,7 @@ def test_unchanged_content_scores_no_transfer_and_full_structure(pair):
     content, style = pair
     m = quality.measure(content, content, style)
     assert m["colour"] == pytest.approx(0, abs=1e-9) and m["texture"] == pytest.approx(0, abs=1e-9)
-    assert m["structure"] == pytest.approx(1, abs=1e-6)
+    assert m["structure"] == pytest.approx(1, abs=1e-6) and m["layout"] == pytest.approx(1, abs=1e-6)
     assert m["grain"] <= 1.0  # no more grain than the content itself has
 
 
@@ -36,6 +36,7 @@ def test_colour_grade_moves_colour_but_not_texture(pair, second_painting):
         m = quality.measure(content, graded, style)
         assert m["colour"] > 0.4, m  # the grade does move the colours
         assert abs(m["texture"]) < 0.1, m  # but luminance texture, normalised, stays the content's
+        assert m["layout"] > 0.95, m  # and its light and dark areas where they were
         assert m["grain"] < 1.2, m
 
 
@@ -48,6 +49,30 @@ def test_another_part_of_the_painting_scores_high_texture_and_colour(pair):
     photo = torch.nn.functional.interpolate(content, size=left.shape[-2:], mode="bilinear", antialias=True)
     assert quality.texture_transfer(photo, left, right) > 0.6
     assert quality.colour_transfer(photo, left, right) > 0.6
+
+
+def _at_size_of(image, other):
+    return torch.nn.functional.interpolate(image, size=other.shape[-2:], mode="bilinear", antialias=True)
+
+
+def _blurred(image, factor=16):
+    small = torch.nn.functional.interpolate(image, scale_factor=1 / factor, mode="area")
+    return torch.nn.functional.interpolate(small, size=image.shape[-2:], mode="bilinear")
+
+
+def test_layout_sees_the_light_and_dark_areas_that_structure_misses(pair, second_painting):
+    content = pair[0]
+    assert quality.layout(content, 1 - content) == pytest.approx(-1, abs=1e-5)
+    # The photo blurred: its large areas kept, its detail lost.
+    blurred = quality.measure(content, _blurred(content), pair[1])
+    assert blurred["layout"] > 0.9 and blurred["structure"] < 0.5, blurred
+    for style in (pair[1], _tensor(second_painting)):
+        other = _at_size_of(style, content)
+        assert abs(quality.layout(content, other)) < 0.5  # another picture's areas are not the photo's
+        # The photo's detail over another picture's large areas: the outlines kept, not the areas.
+        outlines = (content - _blurred(content) + _blurred(other)).clamp(0, 1)
+        m = quality.measure(content, outlines, style)
+        assert m["structure"] > 0.7 and m["layout"] < m["structure"] - 0.15, m
 
 
 def test_noise_scores_high_grain_and_little_texture(pair):

@@ -246,7 +246,7 @@ def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> 
                             opts.style_stats, opts.layer_weights, opts.loss_scaling,
                             Weights(content=opts.content_weight, style=opts.style_weight, tv=opts.tv_weight,
                                     chroma=opts.chroma_weight, patch=opts.patch_weight,
-                                    pixel=opts.pixel_weight),
+                                    pixel=opts.pixel_weight, layout=opts.layout_weight),
                             opts.style_octaves)
     return StyleContentLoss(extractor, arch.style_layers, content_layer_of(opts, arch), settings, arch.min_size)
 

@@ -88,7 +88,7 @@ def _run(args) -> int:
     content_t, style_t = images.to_tensor(_working_size(content, opts.size)), images.to_tensor(style)
     print(f"{opts.size} px, {opts.iterations} iterations from {opts.min_scale} px, temperature "
           f"{opts.temperature:g}, weights content {opts.content_weight:g} / style {opts.style_weight:g}")
-    print(f"{'variant':<24} {'colour':>7} {'texture':>8} {'structure':>9} {'grain':>6} {'seconds':>8}")
+    print(f"{'variant':<24} {'colour':>7} {'texture':>8} {'structure':>9} {'layout':>6} {'grain':>6} {'seconds':>8}")
     rows = []
     for row in variants():
         results = []
@@ -99,7 +99,7 @@ def _run(args) -> int:
             seconds = time.perf_counter() - start
             m = measure(content_t, images.to_tensor(_working_size(result, opts.size)), style_t)
             print(f"{v.label:<24} {m['colour']:>7.3f} {m['texture']:>8.3f} {m['structure']:>9.3f} "
-                  f"{m['grain']:>6.2f} {seconds:>8.1f}", flush=True)
+                  f"{m['layout']:>6.3f} {m['grain']:>6.2f} {seconds:>8.1f}", flush=True)
             results.append((v.label, result))
         rows.append(results)
     first = [("content", content), ("style", style)]

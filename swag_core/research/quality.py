@@ -14,7 +14,12 @@ which the engine applies it):
   and how bands of neighbouring orientations and scales co-vary). It shares nothing with the
   engine's networks, so the engine cannot optimise the measure itself.
 - `structure`: SSIM of the luminance against the content's (Wang et al. 2004, 11x11 Gaussian
-  window, sigma 1.5): is the subject still there.
+  window, sigma 1.5): is the subject's detail still there.
+- `layout`: the correlation of the luminance with the content's, both brought to 32 px on
+  their long side: are the photo's large light and dark areas where they were (1), unrelated to
+  the result's (0) or inverted (-1). SSIM compares a few pixels at a time and misses them: an
+  image that keeps the photo's outlines over the style's own light and dark areas scores well
+  on structure and about 0 here.
 - `grain`: pixel-level chroma energy (what a 1-pixel Gaussian blur removes from the a and b
   channels of Lab), divided by the larger of the content's and the style's own: 1 = no more
   colour grain than the inputs have.
@@ -180,6 +185,20 @@ def structure(content: torch.Tensor, output: torch.Tensor) -> float:
     return float(s.mean())
 
 
+LAYOUT_SIDE = 32
+
+
+def layout(content: torch.Tensor, output: torch.Tensor) -> float:
+    """Pearson correlation of the luminance at LAYOUT_SIDE px on the long side."""
+    h, w = content.shape[-2:]
+    scale = LAYOUT_SIDE / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    a, b = (F.interpolate(luminance(image.float().cpu()), size=size, mode="area").flatten()
+            for image in (content, output))
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
+
+
 def chroma_grain(image: torch.Tensor) -> float:
     """Mean squared pixel-level detail of the Lab chroma channels (a, b)."""
     ab = rgb_to_lab(image.cpu())[:, 1:].float()
@@ -193,7 +212,7 @@ def grain(content: torch.Tensor, output: torch.Tensor, style: torch.Tensor) -> f
 
 # --- all of them, and the baselines ----------------------------------------------------------
 
-MEASURES = ("colour", "texture", "structure", "grain")
+MEASURES = ("colour", "texture", "structure", "layout", "grain")
 
 
 def style_at(style: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
@@ -212,6 +231,7 @@ def measure(content: torch.Tensor, output: torch.Tensor, style: torch.Tensor) ->
         "colour": colour_transfer(content, output, style),
         "texture": texture_transfer(content, output, style),
         "structure": structure(content, output),
+        "layout": layout(content, output),
         "grain": grain(content, output, style),
     }
 
