@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import scales
-from ..engine.losses import LAYOUT_SIDE, PATCH_BANK, PIXEL_MIN_SIDE, PIXEL_OCTAVES, PIXEL_PATCH, SLICED_DIRECTIONS, SLICED_SAMPLE
+from ..engine.losses import (LAYOUT_SIDE, PATCH_BANK, PIXEL_MIN_SIDE, PIXEL_OCTAVES, PIXEL_PATCH, SLICED_DIRECTIONS,
+                             SLICED_SAMPLE)
 from ..engine.networks import FeatureExtractor
 from ..engine.weights import load_model
 from ..options import Options

@@ -185,6 +185,8 @@ def structure(content: torch.Tensor, output: torch.Tensor) -> float:
     return float(s.mean())
 
 
+# Not the engine's layout term (the mean of R, G and B at 24 px, engine/losses.py): a measure
+# that was the term itself would score the term, not the picture.
 LAYOUT_SIDE = 32
 
 
