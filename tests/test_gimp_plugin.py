@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "gimp_plugin" / "swag_style_transfer" / "swag_style_transfer.py"
 PLUGIN_DIR = PLUGIN.parent
 ARGUMENTS = ["style-source", "style-file", "style-layer", "preset", "architecture", "smoothing", "size",
-             "iterations", "strength", "preserve-colors", "full-resolution", "seed", "device", "animation",
-             "layer-name"]
+             "iterations", "strength", "preserve-colors", "layout-weight", "full-resolution", "seed", "device",
+             "animation", "layer-name"]
 
 
 @pytest.fixture
@@ -157,7 +157,8 @@ def test_selection_on_an_offset_rgba_layer(gimp, monkeypatch, style_file):
     assert engine.calls[0]["size"] == (15, 5) and engine.calls[0]["channels"] == 3
     assert engine.calls[0]["options"] == {
         "preset": "balanced", "arch": "vgg19", "smoothing": "softmax", "strength": 1.0,
-        "preserve_colors": False, "full_resolution": False, "seed": 0, "device": "auto", "size": 64,
+        "preserve_colors": False, "layout_weight": 0.0, "full_resolution": False, "seed": 0, "device": "auto",
+        "size": 64,
         "iterations": 3}
     for j in range(12):
         for i in range(20):
@@ -621,10 +622,11 @@ def test_option_mapping_and_layer_name(gimp):
     import swag_gimp_common as common
 
     values = dict(common.DEFAULTS, preset="fast", smoothing="none", strength=0.5, seed=7, device="gpu",
-                  **{"preserve-colors": True, "full-resolution": True, "size": 96})
+                  **{"preserve-colors": True, "layout-weight": 0.3, "full-resolution": True, "size": 96})
     opts = common.engine_options(values)
     assert opts == {"preset": "fast", "arch": "vgg19", "smoothing": "none", "strength": 0.5,
-                    "preserve_colors": True, "full_resolution": True, "seed": 7, "device": "gpu", "size": 96}
+                    "preserve_colors": True, "layout_weight": 0.3, "full_resolution": True, "seed": 7,
+                    "device": "gpu", "size": 96}
     with pytest.raises(common.FilterError, match="unknown architecture 'alexnet': choose one of"):
         common.engine_options(dict(values, architecture="alexnet"))
     assert common.layer_name("", "Starry Night.png") == "SWAG: Starry Night.png"

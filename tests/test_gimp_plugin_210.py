@@ -41,12 +41,12 @@ def use_engine(monkeypatch, gimp, engine):
 
 
 def args(style, preset=1, architecture=5, smoothing=0, size=0, iterations=0, strength=1.0,
-         preserve_colors=False, full_resolution=False, seed=0, device=0, layer_name="", style_layer=None,
-         animation=False):
+         preserve_colors=False, layout_weight=0.0, full_resolution=False, seed=0, device=0, layer_name="",
+         style_layer=None, animation=False):
     """gimpfu's arguments after (image, drawable): options as indices, defaults as registered."""
     return [1 if style_layer is not None else 0, str(style) if style is not None else "", style_layer, preset,
-            architecture, smoothing, size, iterations, strength, preserve_colors, full_resolution, seed, device,
-            animation, layer_name]
+            architecture, smoothing, size, iterations, strength, preserve_colors, layout_weight, full_resolution,
+            seed, device, animation, layer_name]
 
 
 def pattern(i, j):
@@ -89,13 +89,15 @@ def test_selection_on_an_offset_layer(gimp, monkeypatch, painting):
     image, src = make(gimp, RGB, ImageType.RGBA_IMAGE, 16, 10, offset=(20, 15))
     image._m.select_rectangle(22, 10, 30, 8)  # layer-local x 2..15, y 0..2
     before = list(src._m.pixels)
-    status, message = gimp.run(NAME, NONINTERACTIVE, image, src, *args(painting, preset=0, size=64))
+    status, message = gimp.run(NAME, NONINTERACTIVE, image, src, *args(painting, preset=0, size=64,
+                                                                          layout_weight=0.3))
     assert (status, message) == (gimp2.SUCCESS, None)
     new = image.layers[0]
     assert (new.name, new.width, new.height, new.offsets) == ("SWAG: starry_night.jpg", 16, 10, (20, 15))
     assert image.layers[1] is src and src._m.pixels == before
     assert engine.calls[0]["size"] == (14, 3)
-    assert engine.calls[0]["options"]["preset"] == "fast" and engine.calls[0]["options"]["size"] == 64
+    options = engine.calls[0]["options"]
+    assert (options["preset"], options["size"], options["layout_weight"]) == ("fast", 64, 0.3)
     for j in range(10):
         for i in range(16):
             got, old = new._m.pixels[j * 16 + i], before[j * 16 + i]

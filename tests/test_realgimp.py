@@ -94,7 +94,7 @@ gray = load('/io/photo.png')
 gray.convert_grayscale()
 layer = gray.get_layers()[0]
 dump(layer, "Y'A u8", '/io/gray_before.raw')
-report['gray'] = stylize(gray, layer, FAST_OPTIONS, layer_name='styled gray')
+report['gray'] = stylize(gray, layer, FAST_OPTIONS, layout_weight=0.3, layer_name='styled gray')
 report['gray_layers'] = describe(gray)
 dump(gray.get_layers()[0], "Y'A u8", '/io/gray_new.raw')
 

@@ -8,8 +8,8 @@ Each image goes through the installed "SWAG Style Transfer" procedure (so the en
 installed, or reachable through SWAG_ENGINE_URL / SWAG_ENGINE_TOKEN) and is saved as
 OUTPUT/NAME.png (PNG keeps alpha and 16-bit precision); the original files are not touched.
 Keyword arguments are the procedure's arguments with "_" for "-" (preset, architecture,
-smoothing, size, iterations, strength, preserve_colors, full_resolution, seed, device,
-animation). With
+smoothing, size, iterations, strength, preserve_colors, layout_weight, full_resolution, seed,
+device, animation). With
 animation=True every layer of a file is a frame (an animated GIF, or a layered XCF): the frames
 are stylised one after the other, each starting from the previous one's result, and saved as
 the animation OUTPUT/NAME.gif. A file that fails is reported and skipped; at the end an
