@@ -88,6 +88,8 @@ class FilterStyleLoss:
 
 
 def run(x: torch.Tensor, loss_fn, steps: int, device: torch.device) -> torch.Tensor:
+    # The engine's own precision: on a CPU with bf16 instructions the Gram products run in bf16
+    # (autocast), as the engine's network does there; the FFTs stay in fp32.
     with Precision("auto", device):
         return optimise(x, loss_fn, "adam", steps, None, lambda i, loss: None)
 
