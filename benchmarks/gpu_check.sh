@@ -3,7 +3,7 @@
 # the CPU, engine against the reference, a 6000x4000 layer through the tiles); the presets
 # timed end to end as a user runs them (each a new process: the bundled pair, then a 4000x3000
 # layer at `balanced`, without and with --full-resolution); then the benchmark table at 512,
-# 1024 and 2048 px. About 6 minutes on an H100; writes gpu-check.log, presets-gpu.log and
+# 1024 and 2048 px. About 6 minutes on an H100 (estimated); writes gpu-check.log, presets-gpu.log and
 # bench-gpu.md into $OUT (or the current folder).
 #     sh benchmarks/gpu_check.sh
 set -e
@@ -27,7 +27,8 @@ timed() {  # timed LABEL COMMAND...: one line of presets-gpu.log
         status=1; echo "$label: FAILED: $(tail -1 "$work/run.log")" | tee -a "$DEST/presets-gpu.log"
     fi
 }
-$PY -c "import torch; print(f'{torch.cuda.get_device_name()}, torch {torch.__version__}')" >"$DEST/presets-gpu.log"
+$PY -c "import torch; print(f'{torch.cuda.get_device_name()}, torch {torch.__version__}')" \
+    >"$DEST/presets-gpu.log" || status=1
 for preset in fast balanced best; do
     timed "$preset, bundled pair (451x300)" $PY -m swag_core demo --preset $preset -o "$work/$preset.png"
 done

@@ -5,8 +5,8 @@ round could: do they draw what the engine's loss does not, Truchet's bands, Kand
         [--styles FILE ...]
 
 Each style is synthesised from noise at `--size` over `--steps` Adam steps (the engine's
-optimiser) twice: by the engine's own loss with no content term (the baseline: the default
-settings, one scale, started from noise) and by the filters' Gram matrices alone. Both are
+optimiser) twice: by the engine's own loss with no content term (the baseline: otherwise the
+default settings, at one scale, started from noise) and by the filters' Gram matrices alone. Both are
 measured (swag_core/research/quality.py) against the noise, so texture 1 is the style's own;
 DIR gets sheet.png (rows: styles; columns: the style, the engine, the filters) and
 results.csv. docs/quality.md (twentieth round) says what it gave. The filters are not in the
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from quality import IMAGES, _pil, contact_sheet, load  # noqa: E402  (benchmarks/quality.py)
 from swag_core.engine.device import Precision, pick_device  # noqa: E402
+from swag_core.engine.losses import gram  # noqa: E402
 from swag_core.engine.networks import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from swag_core.engine.optimisers import optimise  # noqa: E402
 from swag_core.engine.pipeline import stylize  # noqa: E402
@@ -40,7 +41,8 @@ FILTERS = 128
 
 
 class MultiSizeFilters:
-    """One layer of random filters per size, ReLU; no padding, so that no border is special.
+    """One layer of random filters per size, ReLU; no padding, so that no zero border enters
+    the statistics.
     The convolutions run through the FFT: a 55 x 55 filter costs no more than a 3 x 3 one there,
     whereas as plain convolutions the large filters cost more than all of VGG-19 (the fourth
     round's reason for dropping them on the CPU)."""
@@ -70,26 +72,23 @@ class MultiSizeFilters:
                 for k, s in self._spectra(h, w, image.device)]
 
 
-def grams(features: list[torch.Tensor]) -> list[torch.Tensor]:
-    return [f.flatten(2) @ f.flatten(2).transpose(1, 2) / f[0, 0].numel() for f in features]
-
-
 class FilterStyleLoss:
     """Each size's Gram distance to the style's, relative to the target's own size."""
 
     def __init__(self, filters: MultiSizeFilters, style: torch.Tensor):
         self.filters = filters
         with torch.no_grad():
-            self.targets = grams(filters(style))
+            self.targets = [gram(f) for f in filters(style)]
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        loss = sum((g - t).pow(2).sum() / t.pow(2).sum() for g, t in zip(grams(self.filters(image)), self.targets))
+        grams = map(gram, self.filters(image))
+        loss = sum((g - t).pow(2).sum() / t.pow(2).sum() for g, t in zip(grams, self.targets))
         return loss / len(self.targets), {}
 
 
 def run(x: torch.Tensor, loss_fn, steps: int, device: torch.device) -> torch.Tensor:
-    # The engine's own precision: on a CPU with bf16 instructions the Gram products run in bf16
-    # (autocast), as the engine's network does there; the FFTs stay in fp32.
+    # The engine's precision setting; the filters' responses and Gram matrices stay in fp32
+    # whatever it is (autocast leaves complex products alone, and `gram` turns it off).
     with Precision("auto", device):
         return optimise(x, loss_fn, "adam", steps, None, lambda i, loss: None)
 

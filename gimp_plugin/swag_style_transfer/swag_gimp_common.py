@@ -89,8 +89,8 @@ ARGUMENTS = (
     Argument("preserve-colors", BOOLEAN, "_Keep colours", "Transfer the texture only, keep the layer's colours",
              False),
     Argument("layout-weight", DOUBLE, "Keep lig_ht and dark areas", "Hold the layer's large light and dark areas "
-             "where they are, in the style's tones: 0 = the style's own; 0.3 keeps a subject that a strong style "
-             "loses, with less of the style's texture; above 0.3, patches of colour", 0.0, 0.0, 1.0, 0.05),
+             "where they are, in the style's tones: 0 = off; 0.3 keeps a subject that a strong style paints over, "
+             "with less of the style's texture; from 0.3, patches of colour on some pictures", 0.0, 0.0, 1.0, 0.05),
     Argument("full-resolution", BOOLEAN, "F_ull resolution", "On a layer larger than the working size, paint "
              "its fine detail at the layer's own size too, instead of keeping the photo's (slower: about the "
              "layer's pixels over the working size's times the last scale's time)", False),
