@@ -3,8 +3,8 @@
 # the CPU, engine against the reference, a 6000x4000 layer through the tiles); the presets
 # timed end to end as a user runs them (each a new process: the bundled pair, then a 4000x3000
 # layer at `balanced`, without and with --full-resolution); then the benchmark table at 512,
-# 1024 and 2048 px. About 6 minutes on an H100 (estimated); writes gpu-check.log, presets-gpu.log and
-# bench-gpu.md into $OUT (or the current folder).
+# 1024 and 2048 px. About 6 minutes on an H100 (estimated); writes gpu-check.log,
+# presets-gpu.log and bench-gpu.md into $OUT (or the current folder).
 #     sh benchmarks/gpu_check.sh
 set -e
 cd "$(dirname "$0")/.."
