@@ -74,8 +74,7 @@ class Options:
     # photo's outlines, not its masses. Off by default: at 0.1 it cost a ninth of the texture
     # for little change by eye; 0.3 keeps a subject's masses under a strong style, with less
     # of the style, and from it colour patches appear on some pictures (docs/quality.md,
-    # nineteenth round);
-    # 0 = the paper's loss.
+    # nineteenth round); 0 = the paper's loss.
     layout_weight: float = 0.0
     # On a layer larger than the working size, one more scale at the layer's own size (tiled
     # above tile_size) paints its fine detail, instead of adding the photo's own detail back.
