@@ -6,10 +6,10 @@ round could: do they draw what the engine's loss does not, Truchet's bands, Kand
 
 Each style is synthesised from noise at `--size` over `--steps` Adam steps (the engine's
 optimiser) twice: by the engine's own loss with no content term (the baseline: otherwise the
-default settings, at one scale, started from noise) and by the filters' Gram matrices alone. Both are
-measured (swag_core/research/quality.py) against the noise, so texture 1 is the style's own;
-DIR gets sheet.png (rows: styles; columns: the style, the engine, the filters) and
-results.csv. docs/quality.md (twentieth round) says what it gave. The filters are not in the
+default settings, at one scale, started from noise) and by the filters' Gram matrices alone.
+Both are measured (swag_core/research/quality.py) against the noise, so texture 1 is the
+style's own; DIR gets sheet.png (rows: styles; columns: the style, the engine, the filters)
+and results.csv. docs/quality.md (twentieth round) says what it gave. The filters are not in the
 engine.
 """
 
