@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     for content_path, style_path in chosen:
         content = load(content_path, args.size)
         style = load(style_path)
-        c, s = images.to_tensor(content), images.to_tensor(style)
+        c, s = images.to_tensor(content), images.style_tensor(style)
         row_images = [content, style]
         for name, baseline in quality.BASELINES.items():
             out = baseline(c, quality.style_at(s, c))

@@ -138,7 +138,7 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
     height, width = original.shape[-2:]
     schedule = scales.schedule(opts, height, width, arch.min_size)
     working = scales.working_size(opts, height, width)
-    style_tensors = [(images.to_tensor(im), w) for im, w in styles]
+    style_tensors = [(images.style_tensor(im), w) for im, w in styles]
     for t, _ in style_tensors:
         if min(t.shape[-2:]) < 16:
             raise SwagError(f"the style image is too small ({t.shape[-1]}x{t.shape[-2]}); use one of at least 64 px")

@@ -22,6 +22,7 @@ import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ..errors import SwagError
+from .frames import without_frame
 
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 _SIXTEEN_BIT = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -103,8 +104,14 @@ def decompose(image: Image.Image) -> Decomposed:
 
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
-    """Any image as (1, 3, H, W) RGB in [0, 1] (alpha dropped): style images."""
+    """Any image as (1, 3, H, W) RGB in [0, 1] (alpha dropped)."""
     return decompose(image).rgb
+
+
+def style_tensor(image: Image.Image) -> torch.Tensor:
+    """A style image as the engine takes its style: `to_tensor`'s, with its frame cut off
+    (frames.py)."""
+    return without_frame(to_tensor(image))
 
 
 def luminance(rgb: torch.Tensor) -> torch.Tensor:

@@ -85,7 +85,7 @@ def _run(args) -> int:
     content = images.open_image(args.content, "content")
     style = images.open_image(args.style, "style")
     # Measured at the working size: what the optimisation saw, and cheap at any content size.
-    content_t, style_t = images.to_tensor(_working_size(content, opts.size)), images.to_tensor(style)
+    content_t, style_t = images.to_tensor(_working_size(content, opts.size)), images.style_tensor(style)
     print(f"{opts.size} px, {opts.iterations} iterations from {opts.min_scale} px, temperature "
           f"{opts.temperature:g}, weights content {opts.content_weight:g} / style {opts.style_weight:g}")
     print(f"{'variant':<24} {'colour':>7} {'texture':>8} {'structure':>9} {'layout':>6} {'grain':>6} {'seconds':>8}")
