@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from swag_core.engine.pipeline import stylize
@@ -52,7 +53,7 @@ def test_the_scans_black_surround_and_light_rim_are_cut_off(painting):
 def test_a_plain_frame_of_any_colour_is_cut_with_its_edge(unframed, colour):
     framed = _framed(unframed, 6, colour)
     height, width = framed.shape[-2:]
-    edge_rows, edge_columns = max(2, math.ceil(0.01 * height)), max(2, math.ceil(0.01 * width))
+    edge_rows, edge_columns = (max(2, math.ceil(frames.EDGE * side)) for side in (height, width))
     assert frames.frame_widths(framed) == (6 + edge_rows, 6 + edge_rows, 6 + edge_columns, 6 + edge_columns)
 
 
@@ -69,21 +70,35 @@ def test_a_plain_band_on_some_sides_only_is_the_pictures_own(unframed):
     assert frames.frame_widths(landscape) == (0, 0, 0, 0)
 
 
-def test_the_paper_round_a_drawing_is_kept():
+def test_the_paper_round_a_drawing_is_kept(monkeypatch):
+    """Margins of plain paper narrower than FRAME_MAX round a pen drawing: kept because the
+    picture inside is mostly that paper too."""
     drawing = Image.new("RGB", (300, 240), (246, 240, 226))
     pen = ImageDraw.Draw(drawing)
-    for k in range(12):
-        pen.line((60 + 15 * k, 50, 90 + 12 * k, 190), fill=(30, 25, 20), width=2)
+    for k in range(24):
+        pen.line((8 + 12 * k, 8, 14 + 11 * k, 231), fill=(30, 25, 20), width=2)
+    pen.line((8, 120, 291, 120), fill=(30, 25, 20), width=2)
     pen.ellipse((120, 80, 200, 160), outline=(160, 40, 30), width=4)
-    assert frames.frame_widths(images.to_tensor(drawing)) == (0, 0, 0, 0)
+    rgb = images.to_tensor(drawing)
+    assert frames.frame_widths(rgb) == (0, 0, 0, 0)
+    # What keeps them is the paper inside, not their width: were any colour inside a frame's,
+    # the margins would be cut.
+    monkeypatch.setattr(frames, "FRAME_CONTRAST", 0.0)
+    assert all(frames.frame_widths(rgb))
 
 
 def test_a_plain_band_wider_than_a_frame_is_kept(unframed):
     """A band all round of more than FRAME_MAX of each side is the picture's own."""
-    wide = _framed(unframed, round(min(unframed.shape[-2:]) * 0.3), (0.0, 0.0, 0.0))
+    wide = _framed(unframed, round(min(unframed.shape[-2:]) * 0.1), (0.0, 0.0, 0.0))
     band = (wide.shape[-2] - unframed.shape[-2]) // 2
     assert band > frames.FRAME_MAX * max(wide.shape[-2:])
     assert frames.frame_widths(wide) == (0, 0, 0, 0)
+
+
+def test_a_small_image_is_left_whole(unframed):
+    small = _framed(F.interpolate(unframed, size=(50, 60), mode="area"), 1, (0.0, 0.0, 0.0))
+    assert min(small.shape[-2:]) < frames.SMALLEST
+    assert frames.frame_widths(small) == (0, 0, 0, 0)
 
 
 def test_the_benchmarks_paintings_patterns_and_photos_have_nothing_cut():
@@ -95,7 +110,8 @@ def test_the_benchmarks_paintings_patterns_and_photos_have_nothing_cut():
 
 def test_the_engine_takes_the_style_without_its_frame(photo, painting):
     """The same result from the framed scan as from the painting cut out of it by hand."""
-    top, bottom, left, right = frames.frame_widths(_tensor(painting))
+    top, bottom, left, right = widths = frames.frame_widths(_tensor(painting))
+    assert min(widths) > 0
     scan = Image.open(painting)
     by_hand = scan.crop((left, top, scan.width - right, scan.height - bottom))
     run = lambda style: np.asarray(stylize(photo, style, size=64, iterations=4, device="cpu"))  # noqa: E731

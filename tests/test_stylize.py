@@ -24,7 +24,7 @@ def _measure(content_path, result, style_path, working_size):
         return images.to_tensor(ImageOps.contain(image.convert("RGB"), (working_size,) * 2, Image.Resampling.LANCZOS))
 
     return quality.measure(at_size(images.open_image(content_path)), at_size(result),
-                           images.to_tensor(images.open_image(style_path)))
+                           images.style_tensor(images.open_image(style_path)))
 
 
 @pytest.fixture(scope="module")

@@ -97,7 +97,7 @@ def test_tiled_result_has_the_exact_size_and_alpha_and_is_stylised(tiled_job, pa
     assert result.getchannel("A").tobytes() == content.getchannel("A").tobytes()
     assert any("tile 6 of 6" in p.stage for p in progress)
     m = quality.measure(images.to_tensor(content), images.to_tensor(result),
-                        images.to_tensor(images.open_image(painting)))
+                        images.style_tensor(images.open_image(painting)))
     assert m["colour"] > 0.2 and m["structure"] > 0.3 and m["grain"] < 1.5, m
 
 

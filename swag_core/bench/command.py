@@ -117,7 +117,7 @@ def measure(device, arch: str, smoothing: str, size: int, evals: int, iterations
 
     opts = Options.build("balanced", arch=arch, smoothing=smoothing, device=device.type)
     content_image, style_image = images(size)
-    content, style = im.to_tensor(content_image), im.to_tensor(style_image)
+    content, style = im.to_tensor(content_image), im.style_tensor(style_image)
     engine, reference = _engine_evaluation(opts, device, content, style), _reference_evaluation(opts, device,
                                                                                                content, style)
     out = {}

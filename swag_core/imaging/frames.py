@@ -11,8 +11,11 @@ part of a painting's style.
 What counts as a frame: on every side, a run of outer lines (rows or columns), each of one
 plain colour, the colour of the outermost line, that differs from the picture inside it. A
 plain band that is the picture's own is kept: a sky at the top of a landscape (not all round),
-the paper round a drawing (the picture inside is mostly that paper too), a band wider than
-FRAME_MAX of the side.
+the paper round a drawing (the picture inside is mostly that paper too), a band of FRAME_MAX of
+the side or more (the outer band of a painting of nested squares). A frame of another colour
+on each side is not seen (each side's lines end in the others' colour), nor one round an image
+under SMALLEST px (it cannot be told from the picture there, and the cut would leave too
+little).
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ SAME_COLOUR = 0.06
 # The picture inside the frame (its median colour) differs from the frame by at least this in
 # some channel; the paper round a drawing does not.
 FRAME_CONTRAST = 0.15
-# A plain band wider than this fraction of the side is kept: a sky, a wall, a page.
-FRAME_MAX = 0.15
+# A plain band of this fraction of the side or more is kept, as the picture's own: a scan's
+# surround is a few pixels (The Starry Night's 1.5% of the side), a painted ground all round
+# is wider.
+FRAME_MAX = 0.05
+SMALLEST = 64
 # Past a frame, this fraction of the side more is cut (at least 2 px): a frame's edge is
 # blurred, or tilted by the scan, and a canvas has an unpainted rim; cut at the frame alone,
 # The Starry Night left a faint light line round the result.
@@ -48,6 +54,8 @@ def frame_widths(rgb: torch.Tensor) -> tuple[int, int, int, int]:
     """The lines to cut from the top, bottom, left and right of `rgb` (1, 3, H, W): a frame's
     on every side, or none. A frame goes all round; a plain band on some sides only is the
     picture's own (a photo's clear sky is one at its top)."""
+    if min(rgb.shape[-2:]) < SMALLEST:
+        return (0, 0, 0, 0)
     pixels = rgb[0].float().permute(1, 2, 0)  # (H, W, 3): rows are lines of the top and bottom
     columns = pixels.transpose(0, 1)  # (W, H, 3): lines of the left and right
     widths = (_frame_width(pixels), _frame_width(pixels.flip(0)),
@@ -67,6 +75,6 @@ def _frame_width(lines: torch.Tensor) -> int:
     if width == 0 or width >= limit:
         return 0
     cut = width + max(2, math.ceil(EDGE * count))
-    # The picture's colour: the median over every line inside the cut, or a sample of 32 of them.
-    inside = lines[cut::max(1, (count - cut) // 32)].reshape(-1, 3).median(0).values
+    # The picture's colour: the median over the lines inside the cut, at most 32 of them.
+    inside = lines[cut::math.ceil((count - cut) / 32)].reshape(-1, 3).median(0).values
     return cut if (inside - outer).abs().max() >= FRAME_CONTRAST else 0
