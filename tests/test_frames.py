@@ -22,7 +22,8 @@ def _tensor(path) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def unframed(painting) -> torch.Tensor:
-    """The Starry Night inside its scan's black surround and light rim: (1, 3, 369, 472)."""
+    """The Starry Night without its scan's surround and rim (20 px cut off every side):
+    (1, 3, 369, 472)."""
     return _tensor(painting)[..., 20:-20, 20:-20]
 
 

@@ -4,9 +4,9 @@
 Why: the engine paints the style's frame round the result. With The Starry Night's scan (a
 black surround, then the canvas's light rim) the cat came out inside a black frame with a
 light inner line, and with the frame cut off without one (docs/quality.md, twenty-fourth
-round). Likely because every image's border meets the network's zero padding alike, which
-makes the style's border positions, the frame's, the nearest to the result's. A frame is no
-part of a painting's style.
+round). How the style's border reaches the result's was not isolated: the border positions of
+both meet the same padding, the network's zero padding and the edge of the pixel patches
+(twenty-fifth round). A frame is no part of a painting's style.
 
 What counts as a frame: on every side, a run of outer lines (rows or columns), each of one
 plain colour, the colour of the outermost line, that differs from the picture inside it. A
@@ -36,6 +36,8 @@ FRAME_CONTRAST = 0.15
 # surround is a few pixels (The Starry Night's 1.5% of the side), a painted ground all round
 # is wider.
 FRAME_MAX = 0.05
+# No frame is looked for round an image whose short side is under this: the style's own
+# smallest useful size.
 SMALLEST = 64
 # Past a frame, this fraction of the side more is cut (at least 2 px): a frame's edge is
 # blurred, or tilted by the scan, and a canvas has an unpainted rim; cut at the frame alone,
