@@ -494,7 +494,12 @@ def pixel_patches(image: torch.Tensor, count: int, generator: torch.Generator) -
     patches in the same order whatever the number of threads (advanced indexing's gradient,
     an `index_put_` that accumulates, adds them in parallel in an order that changes with the
     threads, and so did the results), and which took a sixth of the time of one gather per
-    offset in the patch (2.3 against 14 ms a step for 4096 patches of a 451x300 image)."""
+    offset in the patch (2.3 against 14 ms a step for 4096 patches of a 451x300 image).
+    Only whole patches are taken, so a pixel at the border lies in fewer of them (a corner
+    pixel in one, against P * P inside): the term moves it least, which leaves a light rim a
+    pixel or two wide on some results. Mirroring the image out so that every pixel lies in
+    as many patches cost a sixth of the texture and left a dark line instead; weighing the
+    border's gradient up painted a dark frame (docs/quality.md, twenty-seventh round)."""
     p = PIXEL_PATCH
     height, width = image.shape[-2:]
     h, w = height - p + 1, width - p + 1
