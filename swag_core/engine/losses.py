@@ -498,7 +498,7 @@ def pixel_patches(image: torch.Tensor, count: int, generator: torch.Generator) -
     Only whole patches are taken, so a pixel at the border lies in fewer of them (a corner
     pixel in one, against P * P inside): the term moves it least, which leaves a light rim a
     pixel or two wide on some results. Mirroring the image out so that every pixel lies in
-    as many patches cost a sixth of the texture and left a dark line instead; weighing the
+    as many patches cost nearly a fifth of the texture and left a dark line instead; weighing the
     border's gradient up painted a dark frame (docs/quality.md, twenty-seventh round)."""
     p = PIXEL_PATCH
     height, width = image.shape[-2:]
