@@ -4,9 +4,10 @@
 Why: the engine paints the style's frame round the result. With The Starry Night's scan (a
 black surround, then the canvas's light rim) the cat came out inside a black frame with a
 light inner line, and with the frame cut off without one (docs/quality.md, twenty-fourth
-round). How the style's border reaches the result's was not isolated: the border positions of
-both meet the same padding, the network's zero padding and the edge of the pixel patches
-(twenty-fifth round). A frame is no part of a painting's style.
+round). How the style's border reaches the result's was not isolated further than this: the
+border positions of both meet the same padding, and without the pixel patches the frame still
+came through, so it is the network's terms that carry it (twenty-seventh round). A frame is
+no part of a painting's style.
 
 What counts as a frame: on every side, a run of outer lines (rows or columns), each of one
 plain colour, the colour of the outermost line, that differs from the picture inside it. A
