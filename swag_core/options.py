@@ -85,8 +85,9 @@ class Options:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
-    # A scale above tile_size^2 pixels is optimised in overlapping tiles of this side, one on the
-    # device at a time (engine/pipeline.py); 0 = never. The presets' sizes stay below it.
+    # A scale above tile_size^2 pixels (not counting its margin, engine/pipeline.py MARGIN) is
+    # optimised in overlapping tiles of this side, one on the device at a time; 0 = never. The
+    # presets' sizes stay below it.
     tile_size: int = 1024
 
     @classmethod

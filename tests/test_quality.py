@@ -83,6 +83,16 @@ def test_noise_scores_high_grain_and_little_texture(pair):
     assert m["texture"] < 0.3, m
 
 
+def test_rim_sees_a_line_along_the_border_and_not_the_photo(pair):
+    content = pair[0]
+    lined = content.clone()
+    lined[..., -2:, :] = (lined[..., -2:, :] + 0.2).clamp(max=1)  # a light line two pixels high, at the bottom
+    photo, with_line = quality.rim(content), quality.rim(lined)
+    assert photo < 0.03, photo
+    assert with_line > photo + 0.03, (photo, with_line)
+    assert quality.rim(torch.full((1, 3, 32, 48), 0.5)) == pytest.approx(0, abs=1e-6)
+
+
 def test_lab_round_trip():
     rgb = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     lab = quality.rgb_to_lab(rgb)

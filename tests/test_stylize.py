@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageOps
 
 from swag_core import Cancelled, SwagError, stylize
-from swag_core.engine import optimisers, scales
+from swag_core.engine import optimisers, pipeline, scales
 from swag_core.engine.losses import StyleContentLoss
 from swag_core.imaging import images
 from swag_core.options import Options
@@ -248,15 +248,47 @@ def test_coarser_scales_keep_the_share_of_the_content_weight_that_their_pixels_a
     monkeypatch.setattr(StyleContentLoss, "set_content", recording)
     stylize(photo, painting, size=128, min_scale=64, iterations=8, full_resolution=True, tile_size=128,
             device="cpu")
-    # The 256x171 photo: scales of 64, 91 and 128 px (the working size), then the photo's own.
-    assert sorted(shares.pop((43, 64))) == [pytest.approx(43 * 64 / (86 * 128))]
-    assert sorted(shares.pop((61, 91))) == [pytest.approx(61 * 91 / (86 * 128))]
-    assert shares.pop((86, 128)) == {1.0}
+    # The 256x171 photo: scales of 64, 91 and 128 px (the working size), each with its margin,
+    # then the photo's own.
+    m = 2 * pipeline.MARGIN
+    assert sorted(shares.pop((43 + m, 64 + m))) == [pytest.approx(43 * 64 / (86 * 128))]
+    assert sorted(shares.pop((61 + m, 91 + m))) == [pytest.approx(61 * 91 / (86 * 128))]
+    assert shares.pop((86 + m, 128 + m)) == {1.0}
     assert shares and all(s == {1.0} for s in shares.values())  # the tiles of the 256 px pass
     # Started from noise, no photo detail brings the subject back: every scale keeps it all.
     shares.clear()
     stylize(photo, painting, size=128, min_scale=64, iterations=8, init="noise", device="cpu")
-    assert set(shares) == {(43, 64), (61, 91), (86, 128)} and all(s == {1.0} for s in shares.values())
+    assert set(shares) == {(43 + m, 64 + m), (61 + m, 91 + m), (86 + m, 128 + m)}
+    assert all(s == {1.0} for s in shares.values())
+
+
+def _repeats_its_border(image: torch.Tensor, margin: int) -> bool:
+    """Whether each side's outer `margin` rows or columns repeat the next one in."""
+    rows, columns = image[0, :, :, margin:-margin], image[0, :, margin:-margin, :]
+    return all(torch.equal(side[..., :margin + 1, :], side[..., margin:margin + 1, :].expand_as(side[..., :margin + 1, :]))
+               for side in (rows, rows.flip(-2), columns.transpose(-1, -2), columns.transpose(-1, -2).flip(-2)))
+
+
+@pytest.mark.parametrize("tile_size", [0, 64], ids=["whole", "tiled"])
+def test_each_scale_is_painted_with_a_margin_of_its_border_pixels_and_cropped_back(photo_rgba, painting,
+                                                                                   monkeypatch, tile_size):
+    """So that the image's border pixels lie in as many of the pixel term's patches as the
+    margin allows: without it a light line ran along some results' border (pipeline.MARGIN)."""
+    starts, optimise = [], pipeline.optimise
+
+    def recording(x, *args):
+        starts.append(x.detach().cpu().clone())
+        return optimise(x, *args)
+
+    monkeypatch.setattr(pipeline, "optimise", recording)
+    content = Image.open(photo_rgba).resize((128, 86))
+    result = stylize(content, painting, size=128, min_scale=64, iterations=6, tile_size=tile_size, device="cpu")
+    m = pipeline.MARGIN
+    assert result.size == content.size and result.getchannel("A").tobytes() == content.getchannel("A").tobytes()
+    if not tile_size:  # tiled, the scales above 64 x 64 px start tile by tile
+        assert [tuple(x.shape[-2:]) for x in starts] == [(43 + 2 * m, 64 + 2 * m), (61 + 2 * m, 91 + 2 * m),
+                                                         (86 + 2 * m, 128 + 2 * m)]
+        assert all(_repeats_its_border(x, m) for x in starts)
 
 
 def _fine_detail(image: Image.Image, working: tuple[int, int]) -> np.ndarray:

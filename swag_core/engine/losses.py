@@ -496,12 +496,13 @@ def pixel_patches(image: torch.Tensor, count: int, generator: torch.Generator) -
     threads, and so did the results), and which took a sixth of the time of one gather per
     offset in the patch (2.3 against 14 ms a step for 4096 patches of a 451x300 image).
     Only whole patches are taken, so a pixel at the border lies in fewer of them (a corner
-    pixel in one, against P * P inside): the term moves it least, which leaves a light rim a
-    pixel or two wide on some results. Mirroring the image out, so that a border pixel lies
-    in as many patches, cost nearly a fifth of the texture and left a dark line a few pixels
-    inside; weighing the border's gradient up by the missing patches painted a dark frame,
-    and by its square root took a quarter off the rim, too little to see (docs/quality.md,
-    twenty-seventh round)."""
+    pixel in one, against P * P inside): the term moves it least, which left a light rim a
+    pixel or two wide on some results. The pipeline paints every scale with a margin of the
+    border pixels repeated, cropped off after, for it (pipeline.MARGIN). Mirroring the image
+    out for this term alone, so that a border pixel lies in as many patches, cost nearly a
+    fifth of the texture and left a dark line a few pixels inside; weighing the border's
+    gradient up by the missing patches painted a dark frame, and by its square root took a
+    quarter off the rim, too little to see (docs/quality.md, twenty-seventh round)."""
     p = PIXEL_PATCH
     height, width = image.shape[-2:]
     h, w = height - p + 1, width - p + 1

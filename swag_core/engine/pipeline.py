@@ -33,6 +33,8 @@ Departures from Gatys et al. / the public SWAG code:
   own fine detail (what the working size could not hold) is added back in the same way, rather
   than returning a blurred upscale; `full_resolution` paints that detail instead, with one more
   scale at the content's own size (scales.py);
+- each scale is painted with a margin of MARGIN px of the image's border pixels repeated, and
+  cropped back: without it the pixel term left a light line along some results' border;
 - memory is bounded whatever the layer's size: the full-size image stays on the CPU, and a scale
   whose pixel count exceeds `tile_size`^2 is optimised in overlapping tiles of at most
   tile_size x tile_size, one on the device at a time (tiles.py blends them without seams). Every
@@ -67,7 +69,8 @@ from . import host_memory, scales, tiles
 from .cache import RecentCache
 from .device import Precision, check_precision, pick_device
 from .extractors import content_layer_of, network_for, network_key
-from .losses import EPS, LossSettings, StyleContentLoss, StyleTargets, Weights, chroma_variation, total_variation
+from .losses import (EPS, PIXEL_PATCH, LossSettings, StyleContentLoss, StyleTargets, Weights, chroma_variation,
+                     total_variation)
 from .networks import Architecture, FeatureExtractor
 from .optimisers import optimise
 
@@ -166,9 +169,11 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
                 x = _resize(init, (h, w))
             elif x is None:
                 x = content_k.clone() if opts.init == "content" else torch.rand(content_k.shape, generator=generator)
-            coarse = tuple(x.shape[-2:])  # the start's own resolution, before it is brought to this scale
+            # The start's own resolution, before it is brought to this scale, in the margin's frame.
+            coarse = tuple(side + 2 * MARGIN for side in x.shape[-2:])
             with_detail = opts.init == "content" and not (full_pass and k == len(schedule))
             x = _with_photo_detail(x, content_k) if with_detail else _resize(x, (h, w))
+            x, content_k = _with_margin(x), _with_margin(content_k)
             on_progress = lambda done, n, loss, text: report(  # noqa: E731
                 f"{stage}{text}: iteration {n} of {iterations}",
                 _fraction(done_cost + costs[k - 1] * done, costs), loss)
@@ -179,6 +184,7 @@ def stylize(content, style, *, style_weights: Sequence[float] | None = None, pre
                 x = job.tiled(x, coarse, content_k, styles_k, share, iterations, on_progress)
             else:
                 x = job.whole(x, content_k, styles_k, share, iterations, on_progress)
+            x = _without_margin(x)
             done_cost += costs[k - 1]
 
     result = _finish(x, original, opts)
@@ -254,6 +260,25 @@ def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> 
 def _deep_layers(arch: Architecture, extractor: FeatureExtractor) -> set[str]:
     start = extractor.depth_of(arch.style_layers[-2])
     return {name for name in extractor.layers if extractor.depth_of(name) >= start}
+
+
+# Each scale is painted with this many pixels more on every side, the border pixels repeated,
+# and cropped back. The pixel term's patches (losses.pixel_patches) hold a border pixel in fewer
+# of them than an inner one (a corner pixel in 1 of 7 x 7), so the term moved it least, and a
+# light line a pixel or two wide ran along the border of some results. With the margin the
+# image's border pixels lie in 16 of the 49, and the line went on six of the quality benchmark's
+# eight pairs at about the same texture and structure (docs/quality.md, twenty-eighth and
+# twenty-ninth rounds). The tile budget counts a scale's pixels without it, so that a scale
+# of exactly the budget is not cut into four tiles for its margin.
+MARGIN = PIXEL_PATCH // 2
+
+
+def _with_margin(image: torch.Tensor) -> torch.Tensor:
+    return F.pad(image, (MARGIN,) * 4, mode="replicate")
+
+
+def _without_margin(image: torch.Tensor) -> torch.Tensor:
+    return image[..., MARGIN:-MARGIN, MARGIN:-MARGIN]
 
 
 def _low_pass(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

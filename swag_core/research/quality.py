@@ -23,6 +23,10 @@ which the engine applies it):
 - `grain`: pixel-level chroma energy (what a 1-pixel Gaussian blur removes from the a and b
   channels of Lab), divided by the larger of the content's and the style's own: 1 = no more
   colour grain than the inputs have.
+- `rim`: how much the image's outermost pixels stand out in lightness from those just inside
+  them: the mean over the four sides of |the outer RIM_WIDTH px' mean luminance - the next
+  RIM_INSIDE px'|. A photo's own rim is small; a light or dark line painted along the border
+  raises it (the content-unchanged row is the one to read it against).
 
 Baselines (`BASELINES`): the content unchanged, and a colour grade (each Lab channel's mean
 and spread moved to the style's, no network). A stylisation is worth something where it beats
@@ -212,9 +216,20 @@ def grain(content: torch.Tensor, output: torch.Tensor, style: torch.Tensor) -> f
     return chroma_grain(output) / max(chroma_grain(content), chroma_grain(style), 1e-6)
 
 
+RIM_WIDTH, RIM_INSIDE = 2, 6
+
+
+def rim(image: torch.Tensor) -> float:
+    """The line along `image`'s border (the module's docstring)."""
+    y = luminance(image.float().cpu())[0, 0]
+    w, n = RIM_WIDTH, RIM_WIDTH + RIM_INSIDE
+    sides = (y[:n], y.flip(0)[:n], y.T[:n], y.T.flip(0)[:n])  # top, bottom, left, right
+    return sum(abs(float(side[:w].mean() - side[w:].mean())) for side in sides) / 4
+
+
 # --- all of them, and the baselines ----------------------------------------------------------
 
-MEASURES = ("colour", "texture", "structure", "layout", "grain")
+MEASURES = ("colour", "texture", "structure", "layout", "grain", "rim")
 
 
 def style_at(style: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
@@ -235,6 +250,7 @@ def measure(content: torch.Tensor, output: torch.Tensor, style: torch.Tensor) ->
         "structure": structure(content, output),
         "layout": layout(content, output),
         "grain": grain(content, output, style),
+        "rim": rim(output),
     }
 
 
