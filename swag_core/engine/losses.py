@@ -75,7 +75,7 @@ Departures from the paper, each a setting (`LossSettings`):
   the same for every job.
 - The style's pixel patches (`pixel_weight`, L_pixel), not in the paper: the distribution of
   the image's 7 x 7 patches of pixels (RGB) is matched to the style's by the sliced distance,
-  on the image and on it halved 1 to 4 times (patches of 7 to 112 px), the octaves weighed
+  on the image and on it halved once and twice (patches of 7 to 28 px), the octaves weighed
   alike: the patch distribution matching of Elnekave and Weiss (GPDM, 2022), here beside the
   network's terms rather than alone, and on the image's octaves at once rather than one level
   after another. Its random directions are random 7 x 7 filters, so it is one more
@@ -83,7 +83,8 @@ Departures from the paper, each a setting (`LossSettings`):
   crisp edges soft, which the distribution of its own pixels does not allow; on the quality
   benchmark it transferred more texture with more structure kept, and by eye cleaner paper
   and larger, cleaner areas of the style's colours (docs/quality.md, fourteenth round).
-  Positions are sampled as for the sliced statistics (`pixel_patches`).
+  Positions are sampled as for the sliced statistics (`pixel_patches`). GPDM's pyramid goes
+  on to coarser levels; here those copied the style's composition (PIXEL_OCTAVES).
 - The photo's layout (`layout_weight`, L_layout), not in the paper: 1 minus the correlation
   of the image's lightness with the photo's (of the region optimised), both brought to
   LAYOUT_SIDE px on their long side (`layout_distance`). Why: with random weights the content
@@ -475,13 +476,17 @@ def _sorted_projections_distance(points: torch.Tensor, sample: torch.Tensor, dir
 
 
 # The pixel patches' side, and the octaves of the image they are compared on (the image and it
-# halved 1 to 4 times, weighed alike): on the quality benchmark at `fast` the three style
-# octaves with their shares 4/7, 2/7, 1/7 (patches of 7 to 28 px) transferred less texture
-# (0.46 at weights 1 and 4) than five octaves weighed alike (0.49 at 2, 0.52 at 6), at the same
-# structure (docs/quality.md, fourteenth round). An octave's short side stays at least
-# PIXEL_MIN_SIDE.
+# halved once and twice, weighed alike). Weighed alike rather than by the style octaves' shares
+# 4/7, 2/7, 1/7, they transferred more texture at the same structure (docs/quality.md,
+# fourteenth round). Not halved 3 and 4 times too (patches of 56 and 112 px, a quarter of the
+# image at `fast`): a distribution of so few, so large patches is met in part by copying the
+# style's composition (at `fast`, The Starry Night's moon and cypress over a rocket's night sky,
+# where the painting has them), and the photo's light and dark areas went with it (layout 0.20
+# against 0.37 on the held-out pairs at `fast`, 0.13 against 0.25 at `balanced`, for 0.01 to
+# 0.02 of texture; docs/quality.md, thirtieth round).
+# An octave's short side stays at least PIXEL_MIN_SIDE.
 PIXEL_PATCH = 7
-PIXEL_OCTAVES = 5
+PIXEL_OCTAVES = 3
 PIXEL_MIN_SIDE = 16
 
 
