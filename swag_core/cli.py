@@ -61,7 +61,7 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--patch-weight", type=float,
                    help="pull each region towards the style's most similar one: its shapes and strokes (0 = off)")
     g.add_argument("--pixel-weight", type=float,
-                   help="match the style's small patches of pixels at three scales: its flat areas and crisp "
+                   help="match the style's small patches of pixels at up to three scales: its flat areas and crisp "
                         "edges (0 = off)")
     g.add_argument("--layout-weight", type=float,
                    help="hold the photo's large light and dark areas where they are, in the style's tones (0 = off)")

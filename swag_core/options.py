@@ -66,9 +66,10 @@ class Options:
     # statistics; 0 = off (the paper's loss).
     patch_weight: float = 0.1
     # The distribution of the image's 7 x 7 pixel patches matched to the style's, on the image
-    # and on it halved once and twice (engine/losses.py): the style's flat areas and crisp edges
-    # rather than speckle; 0 = off (the paper's loss). 0.8 an octave, as when five octaves
-    # shared 4 (docs/quality.md, thirtieth round).
+    # and on it halved once and twice, each halving at least 64 px long (engine/losses.py): the
+    # style's flat areas and crisp edges rather than speckle; 0 = off (the paper's loss). Shared
+    # by the octaves matched: 0.8 an octave at the working size, as when five octaves shared 4
+    # (docs/quality.md, thirtieth round).
     pixel_weight: float = 2.4
     # The photo's large light and dark areas held where they are: the correlation of the image's
     # lightness at 24 px with the photo's (engine/losses.py). The content term holds the

@@ -138,13 +138,19 @@ def test_losses_are_normalised_to_the_content_image(resnet, smoothing, stats):
     content, style = torch.rand(1, 3, 64, 80), torch.rand(1, 3, 64, 80) ** 2
     loss.set_targets(content, [(style, 1.0)])
     total, parts = loss(content)
-    # At the content image the content term is 0 and every style layer is 1: whatever the
-    # network, the smoothing and the scale of its activations, the weights mean the same.
+    # At the content image the content term is 0 and every style layer matched is 1: whatever
+    # the network, the smoothing and the scale of its activations, the weights mean the same.
     assert parts["content"] == pytest.approx(0.0, abs=1e-6)
-    assert parts["style"] == pytest.approx(1.0, rel=1e-4)
+    assert parts["style"] == pytest.approx(_matched_weight(loss), rel=1e-4)
+    assert "layer4" not in loss.targets.stats  # 2 x 3 positions here (STYLE_MIN_POSITIONS)
     # The style image itself meets the style target.
     _, parts_style = loss(style)
     assert parts_style["style"] < 0.05
+
+
+def _matched_weight(loss: StyleContentLoss) -> float:
+    """The weights of the style layers matched at the targets' scale, together."""
+    return sum(w for w, name in zip(loss.layer_weights, loss.style_layers) if name in loss.targets.stats)
 
 
 def test_the_content_share_scales_the_content_term_alone(resnet):
@@ -197,7 +203,8 @@ def test_blended_styles_average_their_gram_targets(resnet):
     blended = loss.style_targets_for(a, [(a, 3.0), (b, 1.0)]).stats
     only_a = loss.style_targets_for(a, [(a, 1.0)]).stats
     only_b = loss.style_targets_for(a, [(b, 1.0)]).stats
-    for name in arch.style_layers:
+    assert set(blended) == set(only_a) == set(only_b)
+    for name in only_a:
         expected = 0.75 * only_a[name] + 0.25 * only_b[name]
         assert torch.allclose(blended[name], expected, rtol=1e-4, atol=1e-6)
 
@@ -241,9 +248,9 @@ def test_sliced_style_targets_sample_the_blend_and_the_loss_repeats_per_region(m
     content, style, other, x = (torch.rand(1, 3, 48, 64, generator=g) ** (k + 1) for k in range(4))
     monkeypatch.setattr(losses, "SLICED_SAMPLE", 40)
     targets = loss.style_targets_for(content, [(style, 3.0), (other, 1.0)])
-    style_positions = set(map(tuple, loss._smoothed(loss._activations(style), targets.units)["relu3_1"]
+    style_positions = set(map(tuple, loss._smoothed(loss._activations(style), targets.units)["relu2_1"]
                               .flatten(2)[0].T.tolist()))
-    sample = targets.stats["relu3_1"]
+    sample = targets.stats["relu2_1"]
     assert sample.shape[1] == 40 and sum(tuple(c) in style_positions for c in sample.T.tolist()) == 30
     # Every step draws new directions (and positions), and each region's draws start afresh,
     # so that a job repeats.
@@ -302,14 +309,45 @@ def test_style_octaves_match_the_style_on_the_halved_images_too():
     # Octave 2 is the style a quarter the size, through the same network and smoothing.
     quarter = F.interpolate(style, size=(16, 24), mode="bilinear", align_corners=False, antialias=True)
     units = loss.targets.units
-    f = smooth(extractor(quarter)["relu2_1"] / units["relu2_1@2"], "softmax", 10.0)
-    assert torch.allclose(loss.targets.stats["relu2_1@2"], mean_covariance(f), rtol=1e-4, atol=1e-6)
+    f = smooth(extractor(quarter)["relu1_1"] / units["relu1_1@2"], "softmax", 10.0)
+    assert torch.allclose(loss.targets.stats["relu1_1@2"], mean_covariance(f), rtol=1e-4, atol=1e-6)
     # Normalised as every layer: 1 at the content, near 0 at the style.
-    assert loss(content)[1]["style"] == pytest.approx(1.0, rel=1e-4)
+    assert loss(content)[1]["style"] == pytest.approx(_matched_weight(loss), rel=1e-4)
     assert loss(style)[1]["style"] < 0.05
     # An octave never goes below the network's smallest input.
     small = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings, min_size=24)
     assert min(small._activations(torch.rand(1, 3, 32, 48))["relu1_1@2"].shape[-2:]) == 24
+
+
+def test_a_style_layer_is_matched_only_where_it_has_enough_positions():
+    """A distribution of a deep layer's few positions on a small image asks for the style's
+    composition: such layers are left out of the style term at that scale (STYLE_MIN_POSITIONS),
+    but for the public code's loss, which matches every layer."""
+    arch, model = load_model("vgg19")
+    extractor = FeatureExtractor(arch, model, arch.style_layers + (arch.content_layer,), "avg")
+    settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "sliced", style_octaves=3)
+    loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings, min_size=16)
+    g = torch.Generator().manual_seed(2)
+    content, style = torch.rand(1, 3, 64, 96, generator=g), torch.rand(1, 3, 80, 80, generator=g)
+    loss.set_targets(content, [(style, 1.0)])
+    # 16 x 24 positions: relu3_1 on the image, relu2_1 on its half, relu1_1 on its quarter.
+    assert set(loss.targets.stats) == {"relu1_1", "relu2_1", "relu3_1", "relu1_1@1", "relu2_1@1", "relu1_1@2"}
+    assert set(loss.targets.norms) == set(loss.targets.stats)
+    assert _matched_weight(loss) < 0.8
+    assert loss(content)[1]["style"] == pytest.approx(_matched_weight(loss), rel=1e-4)
+    paper = dataclasses.replace(settings, style_stats="gram", scaling="paper")
+    everything = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, paper, min_size=16)
+    everything.set_targets(content, [(style, 1.0)])
+    assert set(everything.targets.stats) == set(everything.style_layers)
+
+
+def test_pixel_patches_are_matched_on_the_octaves_at_least_64_px_long():
+    def octaves(h, w):
+        return losses.pixel_octaves(torch.zeros(1, 3, h, w))
+    # The scales of a 3:2 photo at `balanced`, 128 to 512 px long.
+    assert [octaves(h, w) for h, w in [(85, 128), (121, 181), (171, 256), (241, 362), (341, 512)]] == [2, 2, 3, 3, 3]
+    assert octaves(2000, 3000) == losses.PIXEL_OCTAVES
+    assert octaves(60, 100) == 1
 
 
 def test_patch_distance_is_the_mean_distance_to_the_most_similar_bank_column():
@@ -411,9 +449,11 @@ def test_pixel_term_is_normalised_off_by_default_and_its_sample_shared_by_the_bl
                             weights=Weights(0.05, 1.0, pixel=2.0))
     loss = StyleContentLoss(extractor, arch.style_layers, arch.content_layer, settings)
     g = torch.Generator().manual_seed(8)
-    content, style, other = (torch.rand(1, 3, 48, 64, generator=g) ** (k + 1) for k in range(3))
+    content, style, other = (torch.rand(1, 3, 36, 128, generator=g) ** (k + 1) for k in range(3))
     loss.set_targets(content, [(style, 1.0)])
-    assert len(loss.targets.pixels) == losses.PIXEL_OCTAVES
+    # The image and its half, 64 px long; its quarter, 57 px long (its short side kept at
+    # PIXEL_MIN_SIDE), is too small to be matched (PIXEL_MIN_LONG_SIDE).
+    assert len(loss.targets.pixels) == 2
     # 1 at the content; 0 at the style, all of whose patches are in the sample at every octave.
     assert loss(content)[1]["pixel"] == pytest.approx(1.0, rel=1e-4)
     assert loss(style)[1]["pixel"] == pytest.approx(0.0, abs=1e-4)

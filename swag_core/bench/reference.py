@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import scales
-from ..engine.losses import (LAYOUT_SIDE, PATCH_BANK, PIXEL_MIN_SIDE, PIXEL_OCTAVES, PIXEL_PATCH, SLICED_DIRECTIONS,
-                             SLICED_SAMPLE)
+from ..engine.losses import (LAYOUT_SIDE, PATCH_BANK, PIXEL_MIN_LONG_SIDE, PIXEL_MIN_SIDE, PIXEL_OCTAVES, PIXEL_PATCH,
+                             SLICED_DIRECTIONS, SLICED_SAMPLE, STYLE_MIN_POSITIONS)
 from ..engine.networks import FeatureExtractor
 from ..engine.weights import load_model
 from ..options import Options
@@ -177,7 +177,8 @@ class ReferenceLoss:
         self.scales = {n: f.std() for n, f in raw.items()}
         feats = self._smoothed(raw)
         style_feats = self._smoothed(self._features(style))
-        layers = self._style_keys()
+        # As the engine: only the layers with enough positions over the content.
+        layers = [n for n in self._style_keys() if feats[n].shape[-2] * feats[n].shape[-1] >= STYLE_MIN_POSITIONS]
         if self.sliced:
             self.targets = {n: sample_positions(style_feats[n], SLICED_SAMPLE) for n in layers}
         else:
@@ -186,8 +187,10 @@ class ReferenceLoss:
         self.norms = {n: self._style_distance(feats[n], self.targets[n]) for n in layers}
         self.banks = {n: sample_positions(style_feats[n], PATCH_BANK) for n in self._patch_keys()}
         self.patch_norms = {n: nearest_patch_distance(feats[n], self.banks[n]) for n in self._patch_keys()}
+        octaves = [k for k in range(PIXEL_OCTAVES)
+                   if k == 0 or max(halved(content, k, PIXEL_MIN_SIDE).shape[-2:]) >= PIXEL_MIN_LONG_SIDE]
         self.pixel_targets = [sample_columns(pixel_patches(halved(style, k, PIXEL_MIN_SIDE)), SLICED_SAMPLE)
-                              for k in range(PIXEL_OCTAVES)] if self.opts.pixel_weight else []
+                              for k in octaves] if self.opts.pixel_weight else []
         self.pixel_norms = self._pixel_distances(content)
         self.directions = torch.Generator().manual_seed(0)  # the optimisation's draws, as the engine's
         self.content = feats[self.arch.content_layer]
@@ -199,7 +202,7 @@ class ReferenceLoss:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         feats = self._smoothed(self._features(x))
         style = sum(w * self._style_distance(feats[n], self.targets[n]) / self.norms[n]
-                    for w, n in zip(self.layer_weights, self._style_keys()))
+                    for w, n in zip(self.layer_weights, self._style_keys()) if n in self.targets)
         content = (feats[self.arch.content_layer] - self.content).pow(2).sum() / self.content_norm
         keys = self._patch_keys()
         patch = sum(nearest_patch_distance(feats[n], self.banks[n]) / self.patch_norms[n]

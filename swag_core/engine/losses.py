@@ -61,6 +61,11 @@ Departures from the paper, each a setting (`LossSettings`):
   texture at more structure (docs/quality.md, fifth round). The content term stays at the
   image's own size; with equal shares the coarsest octave washed a portrait's face out at the
   larger working sizes, hence the halving shares. One octave is the paper's loss.
+- Layers with enough positions (`STYLE_MIN_POSITIONS`): at each scale of the pyramid, a style
+  layer (of any octave) is matched only where it has at least 16 x 16 positions over the
+  image. The paper matches every layer at every size; a distribution of the few positions of a
+  deep layer on a small image is met by copying the style's composition (docs/quality.md,
+  thirty-first round).
 - Nearest style patches (`patch_weight`, L_patch), not in the paper: at the middle style
   layer (relu3_1 of VGG-19), on the halved octaves, each position's activations are pulled
   towards those of the style position most like them (cosine similarity): the MRF loss of Li
@@ -75,11 +80,11 @@ Departures from the paper, each a setting (`LossSettings`):
   the same for every job.
 - The style's pixel patches (`pixel_weight`, L_pixel), not in the paper: the distribution of
   the image's 7 x 7 patches of pixels (RGB) is matched to the style's by the sliced distance,
-  on the image and on it halved once and twice (patches of 7 to 28 px), the octaves weighed
-  alike: the patch distribution matching of Elnekave and Weiss (GPDM, 2022), here beside the
-  network's terms rather than alone, and on the image's octaves at once rather than one level
-  after another. Its random directions are random 7 x 7 filters, so it is one more
-  random-weight layer. Why: the network's terms leave a style's flat paper speckled and its
+  on the image and on it halved once and twice (patches of 7 to 28 px; the halvings at least
+  64 px long, `pixel_octaves`), the octaves weighed alike: the patch distribution matching
+  of Elnekave and Weiss (GPDM, 2022), here beside the network's terms rather than alone,
+  and on the image's octaves at once rather than one level after another. Its random
+  directions are random 7 x 7 filters, so it is one more random-weight layer. Why: the network's terms leave a style's flat paper speckled and its
   crisp edges soft, which the distribution of its own pixels does not allow; on the quality
   benchmark it transferred more texture with more structure kept, and by eye cleaner paper
   and larger, cleaner areas of the style's colours (docs/quality.md, fourteenth round).
@@ -219,12 +224,15 @@ class StyleTargets:
     from the whole content image (`view`) and the style images."""
 
     units: dict[str, torch.Tensor]  # each layer's temperature unit (activation_scale of the content)
-    stats: dict[str, torch.Tensor]  # the blended style statistics, or (sliced) the sample of positions (C, K)
+    # The blended style statistics, or (sliced) the sample of positions (C, K), of the style
+    # layers matched at this scale (those with STYLE_MIN_POSITIONS).
+    stats: dict[str, torch.Tensor]
     norms: dict[str, torch.Tensor]  # each style layer's normaliser, ||S(content) - S(style)||^2
     content_spread: torch.Tensor  # mean squared deviation of the content layer's activations
     patches: dict[str, torch.Tensor]  # each patch layer's bank of style activations (C, K)
     patch_norms: dict[str, torch.Tensor]  # each patch layer's normaliser, L_patch of the content
-    pixels: tuple[torch.Tensor, ...]  # per pixel octave, a sample of the style's pixel patches (3*P*P, K)
+    # Per pixel octave matched (`pixel_octaves`), a sample of the style's pixel patches (3*P*P, K).
+    pixels: tuple[torch.Tensor, ...]
     pixel_norms: tuple[torch.Tensor, ...]  # per pixel octave, the normaliser: its distance at the content
     tv_norm: torch.Tensor  # the content's total variation
     chroma_norm: torch.Tensor  # the content's chroma variation
@@ -317,11 +325,12 @@ class StyleContentLoss(nn.Module):
         units = {name: activation_scale(f) for name, f in raw.items()}
         feats = self._smoothed(raw, units)
         total = sum(w for _, w in styles)
-        parts = {name: [] for name in self.style_layers}
+        # The style layers matched at this scale: those with enough positions (STYLE_MIN_POSITIONS).
+        parts = {name: [] for name in self.style_layers if self.paper or _positions(feats[name]) >= STYLE_MIN_POSITIONS}
         banks = {name: [] for name in self.patch_layers}
         for image, weight in styles:
             style_feats = self._smoothed(self._activations(image), units)
-            for name in self.style_layers:
+            for name in parts:
                 parts[name].append(self._style_part(style_feats[name], weight / total))
             for name in self.patch_layers:
                 banks[name].append(_sample_positions(style_feats[name], round(PATCH_BANK * weight / total)))
@@ -333,10 +342,10 @@ class StyleContentLoss(nn.Module):
         # that each term is exactly 1 at the content image.
         directions = _directions()
         if self.paper:
-            norms = {name: torch.ones((), device=view.device) for name in self.style_layers}
+            norms = {name: torch.ones((), device=view.device) for name in stats}
         else:
             norms = {name: self._style_distance(feats[name], stats[name], directions).clamp_min(EPS)
-                     for name in self.style_layers}
+                     for name in stats}
         pixels, pixel_norms = self._pixel_targets(view, styles, total, directions)
         c = feats[self.content_layer].float()
         return StyleTargets(units, stats, norms, (c - c.mean()).pow(2).mean(), patches, patch_norms,
@@ -352,7 +361,7 @@ class StyleContentLoss(nn.Module):
         samples = tuple(
             torch.cat([pixel_patches(_pixel_octave(image, k), round(SLICED_SAMPLE * weight / total), _fixed())
                        for image, weight in styles], 1)
-            for k in range(PIXEL_OCTAVES))
+            for k in range(pixel_octaves(view)))
         norms = tuple(_pixel_distance(_pixel_octave(view, k), sample, directions).clamp_min(EPS)
                       for k, sample in enumerate(samples))
         return samples, norms
@@ -379,7 +388,7 @@ class StyleContentLoss(nn.Module):
         t = self.targets
         feats = self._smoothed(self._activations(image), t.units)
         style = sum(w * self._style_distance(feats[name], t.stats[name], self.directions) / t.norms[name]
-                    for w, name in zip(self.layer_weights, self.style_layers))
+                    for w, name in zip(self.layer_weights, self.style_layers) if name in t.stats)
         content = self._distance(feats[self.content_layer].float(), self.content_target) / self.content_norm
         w = self.settings.weights
         style_weight = w.style * PAPER_STYLE_WEIGHT if self.paper else w.style
@@ -435,6 +444,21 @@ def patch_distance(features: torch.Tensor, bank: torch.Tensor, chunk: int = 4096
 # 256 px the image's relu1_1 has 49152, whose sorts alone took longer than the network's pass on
 # two CPU cores; sampled to this many the job took 1.5 times the means and covariances' time.
 SLICED_SAMPLE = 4096
+# The fewest positions (16 x 16) a style layer has over the whole image at a scale for its
+# distribution to be matched there; the layers with fewer are left out of the style term at
+# that scale, with their weight. A position of a deep layer sees a large part of the image, and
+# a distribution of a few dozen of them (relu5_1 has 8 x 5 at the 128 px scale, 2 x 1 on its
+# quarter) is met by the style's few large areas somewhere in the picture: The Starry Night's
+# moon in the rocket's sky. With them left out, more of each photo's light and dark areas
+# stayed where they are, at the same texture and structure, and a job took less time
+# (docs/quality.md, thirty-first round). Not under `scaling="paper"`, the public code's loss.
+STYLE_MIN_POSITIONS = 256
+
+
+def _positions(features: torch.Tensor) -> int:
+    return features.shape[-2] * features.shape[-1]
+
+
 # The most random directions a step projects a layer's (or the pixel patches') positions on.
 # Heitz et al. draw as many as the layer has channels (512 at relu4_1 and relu5_1, 147 for the
 # pixel patches); the sorts of their projections were a quarter of a `balanced` job's time on
@@ -485,9 +509,21 @@ def _sorted_projections_distance(points: torch.Tensor, sample: torch.Tensor, dir
 # against 0.37 on the held-out pairs at `fast`, 0.13 against 0.25 at `balanced`, for 0.01 to
 # 0.02 of texture; docs/quality.md, thirtieth round).
 # An octave's short side stays at least PIXEL_MIN_SIDE.
+# The halved octaves are matched only where they are at least PIXEL_MIN_LONG_SIDE px on their
+# long side, their patches a ninth of it or less: for the same reason, at the pyramid's coarse
+# scales (at 128 px the third octave is 32 x 21 px, with 390 patches of a fifth of its width).
+# With the layers' rule it kept more of the photos' light and dark areas again at the same
+# texture (docs/quality.md, thirty-first round).
 PIXEL_PATCH = 7
 PIXEL_OCTAVES = 3
 PIXEL_MIN_SIDE = 16
+PIXEL_MIN_LONG_SIDE = 64
+
+
+def pixel_octaves(image: torch.Tensor) -> int:
+    """How many of the PIXEL_OCTAVES octaves of `image` (1, 3, H, W) its pixel patches are
+    matched on: the image itself, and each halving at least PIXEL_MIN_LONG_SIDE px long."""
+    return 1 + sum(max(_pixel_octave(image, k).shape[-2:]) >= PIXEL_MIN_LONG_SIDE for k in range(1, PIXEL_OCTAVES))
 
 
 def pixel_patches(image: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
