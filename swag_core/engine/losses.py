@@ -84,10 +84,11 @@ Departures from the paper, each a setting (`LossSettings`):
   64 px long, `pixel_octaves`), the octaves weighed alike: the patch distribution matching
   of Elnekave and Weiss (GPDM, 2022), here beside the network's terms rather than alone,
   and on the image's octaves at once rather than one level after another. Its random
-  directions are random 7 x 7 filters, so it is one more random-weight layer. Why: the network's terms leave a style's flat paper speckled and its
-  crisp edges soft, which the distribution of its own pixels does not allow; on the quality
-  benchmark it transferred more texture with more structure kept, and by eye cleaner paper
-  and larger, cleaner areas of the style's colours (docs/quality.md, fourteenth round).
+  directions are random 7 x 7 filters, so it is one more random-weight layer. Why: the
+  network's terms leave a style's flat paper speckled and its crisp edges soft, which the
+  distribution of its own pixels does not allow; on the quality benchmark it transferred more
+  texture with more structure kept, and by eye cleaner paper and larger, cleaner areas of the
+  style's colours (docs/quality.md, fourteenth round).
   Positions are sampled as for the sliced statistics (`pixel_patches`). GPDM's pyramid goes
   on to coarser levels; here those copied the style's composition (PIXEL_OCTAVES).
 - The photo's layout (`layout_weight`, L_layout), not in the paper: 1 minus the correlation
