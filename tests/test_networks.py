@@ -38,6 +38,23 @@ def test_network_is_cut_after_the_deepest_requested_layer():
     assert vgg.order == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1", "conv2_1", "relu2_1"]
 
 
+def test_a_pass_asked_for_some_layers_stops_at_the_deepest_of_them():
+    extractor = _extractor("vgg19")
+    ran = []
+    for name, stage in zip(extractor.order, extractor.stages):
+        stage.register_forward_hook(lambda *_, name=name: ran.append(name))
+    x = torch.rand(1, 3, 64, 64)
+    full = extractor(x)
+    assert ran == extractor.order
+    ran.clear()
+    some = extractor(x, ["relu2_1", "relu1_1"])
+    assert ran == extractor.order[: extractor.depth_of("relu2_1") + 1]
+    assert set(some) == {"relu1_1", "relu2_1"}
+    assert all(torch.equal(some[n], full[n]) for n in some)
+    ran.clear()
+    assert extractor(x, []) == {} and ran == []
+
+
 def test_unknown_layer_is_a_clear_error():
     arch, model = load_model("vgg16")
     with pytest.raises(SwagError, match="no layer 'relu9_1'"):

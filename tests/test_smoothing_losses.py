@@ -341,6 +341,35 @@ def test_a_style_layer_is_matched_only_where_it_has_enough_positions():
     assert set(everything.targets.stats) == set(everything.style_layers)
 
 
+def test_a_step_runs_each_octave_only_as_deep_as_the_layers_it_matches():
+    """The layers left out at a scale cost nothing: each pass of a step stops at the deepest
+    layer matched on its octave, and gives the same loss and gradient as the full passes."""
+    arch, model = load_model("vgg19")
+    extractor = FeatureExtractor(arch, model, arch.style_layers + ("relu1_1",), "avg")
+    settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "sliced", style_octaves=3)
+    loss = StyleContentLoss(extractor, arch.style_layers, "relu1_1", settings, min_size=16)
+    g = torch.Generator().manual_seed(3)
+    content, style = torch.rand(1, 3, 64, 96, generator=g), torch.rand(1, 3, 80, 80, generator=g)
+    loss.set_targets(content, [(style, 1.0)])
+    deepest = []
+    extractor.stages[0].register_forward_hook(lambda *_: deepest.append(None))
+    for name, stage in zip(extractor.order, extractor.stages):
+        stage.register_forward_hook(lambda *_, name=name: deepest.__setitem__(-1, name))
+    image = content.clone().requires_grad_(True)
+    total, _ = loss(image)
+    total.backward()
+    # Matched (16 x 24 positions): up to relu3_1 on the image, relu2_1 on its half, relu1_1 on its quarter.
+    assert deepest == ["relu3_1", "relu2_1", "relu1_1"]
+
+    everything = loss._activations
+    loss._activations = lambda x, needed=None: everything(x)  # the full passes
+    loss.set_content(content, loss.targets)  # the same random directions again
+    full = image.detach().clone().requires_grad_(True)
+    full_total, _ = loss(full)
+    full_total.backward()
+    assert torch.equal(total, full_total) and torch.equal(image.grad, full.grad)
+
+
 def test_pixel_patches_are_matched_on_the_octaves_at_least_64_px_long():
     def octaves(h, w):
         return losses.pixel_octaves(torch.zeros(1, 3, h, w))

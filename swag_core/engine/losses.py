@@ -125,6 +125,7 @@ and activations are smoothed in fp32; under bf16 autocast only the network runs 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
@@ -269,13 +270,19 @@ class StyleContentLoss(nn.Module):
         octaves_searched = range(min(1, octaves - 1), octaves) if settings.weights.patch else ()
         self.patch_layers = tuple(_at(middle, k) for k in octaves_searched)
 
-    def _activations(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _activations(self, image: torch.Tensor, needed: Collection[str] | None = None) -> dict[str, torch.Tensor]:
         """The network's activations of `image`, and those of its style layers on the image
-        halved k times for each further octave ("relu1_1@1", ...)."""
-        out = self.extractor(image)
+        halved k times for each further octave ("relu1_1@1", ...): all of them, or only the
+        names in `needed`. Each pass stops at the deepest layer it needs, and an octave that
+        needs none is not run: at the coarse scales most deep layers are not matched
+        (STYLE_MIN_POSITIONS), and running the network through them would cost a third of a
+        `fast` job's steps for nothing."""
+        out = self.extractor(image, None if needed is None else [n for n in self.extractor.layers if n in needed])
         for k in range(1, self.settings.style_octaves):
-            smaller = self.extractor(_octave(image, k, self.min_size))
-            out.update({_at(name, k): smaller[name] for name in self.network_style_layers})
+            names = [n for n in self.network_style_layers if needed is None or _at(n, k) in needed]
+            if names:
+                smaller = self.extractor(_octave(image, k, self.min_size), names)
+                out.update({_at(name, k): smaller[name] for name in names})
         return out
 
     def _smoothed(self, raw: dict[str, torch.Tensor], units: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -330,7 +337,7 @@ class StyleContentLoss(nn.Module):
         parts = {name: [] for name in self.style_layers if self.paper or _positions(feats[name]) >= STYLE_MIN_POSITIONS}
         banks = {name: [] for name in self.patch_layers}
         for image, weight in styles:
-            style_feats = self._smoothed(self._activations(image), units)
+            style_feats = self._smoothed(self._activations(image, parts.keys() | banks.keys()), units)
             for name in parts:
                 parts[name].append(self._style_part(style_feats[name], weight / total))
             for name in self.patch_layers:
@@ -374,7 +381,7 @@ class StyleContentLoss(nn.Module):
         coarser scales keep less of it: scales.content_share)."""
         self.targets, self.content_share = targets, content_share
         self.directions = _directions()
-        c = self._smoothed(self.extractor(content), targets.units)[self.content_layer].float()
+        c = self._smoothed(self.extractor(content, [self.content_layer]), targets.units)[self.content_layer].float()
         self.content_target = c
         self.layout_target = lightness_layout(content)
         # The content's spread over the whole image, counted over this region's elements.
@@ -387,7 +394,8 @@ class StyleContentLoss(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         t = self.targets
-        feats = self._smoothed(self._activations(image), t.units)
+        feats = self._smoothed(self._activations(image, t.stats.keys() | {self.content_layer, *self.patch_layers}),
+                               t.units)
         style = sum(w * self._style_distance(feats[name], t.stats[name], self.directions) / t.norms[name]
                     for w, name in zip(self.layer_weights, self.style_layers) if name in t.stats)
         content = self._distance(feats[self.content_layer].float(), self.content_target) / self.content_norm

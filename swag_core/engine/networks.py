@@ -258,11 +258,16 @@ class FeatureExtractor(nn.Module):
     def depth_of(self, layer: str) -> int:
         return self.order.index(layer)
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """image: (B, 3, H, W) RGB in [0, 1]. Returns {layer: activation} for self.layers."""
+    def forward(self, image: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """image: (B, 3, H, W) RGB in [0, 1]. Returns {layer: activation} for `layers` (default
+        self.layers), running the stages only as far as the deepest of them."""
+        wanted = set(self.layers if layers is None else layers)
+        out = {}
+        if not wanted:
+            return out
+        last = max(self.depth_of(name) for name in wanted)
         x = (image - self.mean) / self.std
-        wanted, out = set(self.layers), {}
-        for name, stage in zip(self.order, self.stages):
+        for name, stage in zip(self.order[: last + 1], self.stages):
             x = stage(x)
             if name in wanted:
                 out[name] = x
