@@ -341,12 +341,19 @@ def test_a_style_layer_is_matched_only_where_it_has_enough_positions():
     assert set(everything.targets.stats) == set(everything.style_layers)
 
 
-def test_a_step_runs_each_octave_only_as_deep_as_the_layers_it_matches():
+@pytest.mark.parametrize("patch, runs_to", [
+    # Matched (16 x 24 positions): up to relu3_1 on the image, relu2_1 on its half, relu1_1 on its quarter.
+    (0.0, ["relu3_1", "relu2_1", "relu1_1"]),
+    # The nearest patches search relu3_1, the middle style layer, on the half and the quarter.
+    (0.1, ["relu3_1", "relu3_1", "relu3_1"]),
+])
+def test_a_step_runs_each_octave_only_as_deep_as_the_layers_it_matches(patch, runs_to):
     """The layers left out at a scale cost nothing: each pass of a step stops at the deepest
-    layer matched on its octave, and gives the same loss and gradient as the full passes."""
+    layer its octave needs, and gives the same loss and gradient as the full passes."""
     arch, model = load_model("vgg19")
     extractor = FeatureExtractor(arch, model, arch.style_layers + ("relu1_1",), "avg")
-    settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "sliced", style_octaves=3)
+    settings = LossSettings("softmax", 10.0, "spread", frozenset(extractor.layers), "sliced", style_octaves=3,
+                            weights=Weights(content=0.1, patch=patch))
     loss = StyleContentLoss(extractor, arch.style_layers, "relu1_1", settings, min_size=16)
     g = torch.Generator().manual_seed(3)
     content, style = torch.rand(1, 3, 64, 96, generator=g), torch.rand(1, 3, 80, 80, generator=g)
@@ -358,8 +365,7 @@ def test_a_step_runs_each_octave_only_as_deep_as_the_layers_it_matches():
     image = content.clone().requires_grad_(True)
     total, _ = loss(image)
     total.backward()
-    # Matched (16 x 24 positions): up to relu3_1 on the image, relu2_1 on its half, relu1_1 on its quarter.
-    assert deepest == ["relu3_1", "relu2_1", "relu1_1"]
+    assert deepest == runs_to
 
     everything = loss._activations
     loss._activations = lambda x, needed=None: everything(x)  # the full passes

@@ -275,8 +275,8 @@ class StyleContentLoss(nn.Module):
         halved k times for each further octave ("relu1_1@1", ...): all of them, or only the
         names in `needed`. Each pass stops at the deepest layer it needs, and an octave that
         needs none is not run: at the coarse scales most deep layers are not matched
-        (STYLE_MIN_POSITIONS), and running the network through them would cost a third of a
-        `fast` job's steps for nothing."""
+        (STYLE_MIN_POSITIONS), and running the network through them cost a sixth of a `fast`
+        job's time for nothing."""
         out = self.extractor(image, None if needed is None else [n for n in self.extractor.layers if n in needed])
         for k in range(1, self.settings.style_octaves):
             names = [n for n in self.network_style_layers if needed is None or _at(n, k) in needed]
