@@ -64,7 +64,8 @@ def _job_options(parser: argparse.ArgumentParser) -> None:
                    help="match the style's small patches of pixels at up to three scales: its flat areas and crisp "
                         "edges (0 = off)")
     g.add_argument("--layout-weight", type=float,
-                   help="hold the photo's large light and dark areas where they are, in the style's tones (0 = off)")
+                   help="lay the photo's large light and dark areas under the result: 1 = where the photo has them, "
+                        "0 = the style's (default 0.5)")
     g.add_argument("--tv-weight", type=float, help="total variation (smoothness) weight")
     g.add_argument("--chroma-weight", type=float, help="weight of the colour channels' smoothness (against grain)")
     g.add_argument("--optimizer", choices=OPTIMIZERS)

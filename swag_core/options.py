@@ -71,13 +71,11 @@ class Options:
     # by the octaves matched: 0.8 an octave at the working size, as when five octaves shared 4
     # (docs/quality.md, thirtieth round).
     pixel_weight: float = 2.4
-    # The photo's large light and dark areas held where they are: the correlation of the image's
-    # lightness at 24 px with the photo's (engine/losses.py). The content term holds the
-    # photo's outlines, not its masses. Off by default: at 0.1 it cost a ninth of the texture
-    # for little change by eye; 0.3 keeps a subject's masses under a strong style, with less
-    # of the style, and from it colour patches appear on some pictures (docs/quality.md,
-    # nineteenth round); 0 = the paper's loss.
-    layout_weight: float = 0.0
+    # The photo's large light and dark areas laid under the result, about its own overall tone:
+    # 1 = where the photo has them, 0 = where the style's terms left them (engine/tones.py). The
+    # random network's content term holds the photo's outlines, not its masses (docs/quality.md,
+    # thirty-second round).
+    layout_weight: float = 0.5
     # On a layer larger than the working size, one more scale at the layer's own size (tiled
     # above tile_size) paints its fine detail, instead of adding the photo's own detail back.
     # Costs about (layer pixels / working pixels) times the last scale's time.
@@ -135,14 +133,14 @@ class Options:
         if not self.weights:
             raise SwagError("weights must be random, imagenet or the path of a state_dict file")
         within("temperature", 1e-3, 1e3)
-        for name in ("content_weight", "style_weight", "patch_weight", "pixel_weight", "layout_weight",
-                     "tv_weight", "chroma_weight"):
+        for name in ("content_weight", "style_weight", "patch_weight", "pixel_weight", "tv_weight", "chroma_weight"):
             within(name, 0.0)
         within("iterations", 1, 100_000)
         within("size", 16, 16_384)
         within("min_scale", 16, 16_384)
         within("style_scale", 0.1, 4.0)
         within("style_octaves", 1, 6)
+        within("layout_weight", 0.0, 1.0)
         within("strength", 0.0, 1.0)
         within("seed", 0, 2**63 - 1)
         within("tile_size", 0, 16_384)

@@ -11,14 +11,14 @@ from swag_core.engine.extractors import network_for
 from swag_core.engine.pipeline import loss_for
 
 
-@pytest.mark.parametrize("arch,smoothing,stats,octaves,patch,pixel,layout", [
-    ("resnet50", "softmax", "meancov", 1, 0.3, 2.0, 0.1), ("resnet50", "none", "meancov", 3, 0.0, 0.0, 0.0),
-    ("vgg19", "softmax", "meancov", 3, 0.3, 0.0, 3.0), ("vgg19", "softmax", "gram", 1, 0.0, 2.0, 0.1),
-    ("vgg19", "softmax", "sliced", 3, 0.3, 2.0, 0.1), ("vgg19", "none", "sliced", 1, 0.0, 5.0, 3.0)])
-def test_reference_computes_the_engines_loss_and_gradient(arch, smoothing, stats, octaves, patch, pixel, layout):
+@pytest.mark.parametrize("arch,smoothing,stats,octaves,patch,pixel", [
+    ("resnet50", "softmax", "meancov", 1, 0.3, 2.0), ("resnet50", "none", "meancov", 3, 0.0, 0.0),
+    ("vgg19", "softmax", "meancov", 3, 0.3, 0.0), ("vgg19", "softmax", "gram", 1, 0.0, 2.0),
+    ("vgg19", "softmax", "sliced", 3, 0.3, 2.0), ("vgg19", "none", "sliced", 1, 0.0, 5.0)])
+def test_reference_computes_the_engines_loss_and_gradient(arch, smoothing, stats, octaves, patch, pixel):
     cpu = torch.device("cpu")
     opts = Options.build(arch=arch, smoothing=smoothing, style_stats=stats, style_octaves=octaves,
-                         patch_weight=patch, pixel_weight=pixel, layout_weight=layout, device="cpu")
+                         patch_weight=patch, pixel_weight=pixel, device="cpu")
     g = torch.Generator().manual_seed(1)
     # 64 x 128: the deep layers (and, on the halved octaves, the middle ones) have too few
     # positions to be matched, and the pixel patches' quarter is too small (engine/losses.py).

@@ -157,7 +157,7 @@ def test_selection_on_an_offset_rgba_layer(gimp, monkeypatch, style_file):
     assert engine.calls[0]["size"] == (15, 5) and engine.calls[0]["channels"] == 3
     assert engine.calls[0]["options"] == {
         "preset": "balanced", "arch": "vgg19", "smoothing": "softmax", "strength": 1.0,
-        "preserve_colors": False, "layout_weight": 0.0, "full_resolution": False, "seed": 0, "device": "auto",
+        "preserve_colors": False, "layout_weight": 0.5, "full_resolution": False, "seed": 0, "device": "auto",
         "size": 64,
         "iterations": 3}
     for j in range(12):

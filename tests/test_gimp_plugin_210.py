@@ -41,7 +41,7 @@ def use_engine(monkeypatch, gimp, engine):
 
 
 def args(style, preset=1, architecture=5, smoothing=0, size=0, iterations=0, strength=1.0,
-         preserve_colors=False, layout_weight=0.0, full_resolution=False, seed=0, device=0, layer_name="",
+         preserve_colors=False, layout_weight=0.5, full_resolution=False, seed=0, device=0, layer_name="",
          style_layer=None, animation=False):
     """gimpfu's arguments after (image, drawable): options as indices, defaults as registered."""
     return [1 if style_layer is not None else 0, str(style) if style is not None else "", style_layer, preset,

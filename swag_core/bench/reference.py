@@ -2,7 +2,7 @@
 transfer: the baseline that `swag bench` measures the engine against.
 
 Same network, same weights, same loss (engine/losses.py: the normalised style terms (means and
-covariances, Gram matrices or the sliced distance), nearest-patch, pixel-patch, layout and content terms over SWAG-smoothed
+covariances, Gram matrices or the sliced distance), nearest-patch, pixel-patch and content terms over SWAG-smoothed
 activations, the layer weights, the smoothness terms), same optimiser (Adam with an average
 of iterates), but: fp32 with TF32 off, the SWAG softmax as one row of C*H*W elements (`torch.softmax(f.reshape(1, -1))`,
 as the public SWAG code writes it), the style statistics as plain products, default memory
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import scales
-from ..engine.losses import (LAYOUT_SIDE, PATCH_BANK, PIXEL_MIN_LONG_SIDE, PIXEL_MIN_SIDE, PIXEL_OCTAVES, PIXEL_PATCH,
+from ..engine.losses import (PATCH_BANK, PIXEL_MIN_LONG_SIDE, PIXEL_MIN_SIDE, PIXEL_OCTAVES, PIXEL_PATCH,
                              SLICED_DIRECTIONS, SLICED_SAMPLE, STYLE_MIN_POSITIONS)
 from ..engine.networks import FeatureExtractor
 from ..engine.weights import load_model
@@ -106,17 +106,6 @@ def halved(x: torch.Tensor, k: int, min_side: int) -> torch.Tensor:
     return F.interpolate(x, size=(round(h * f), round(w * f)), mode="bilinear", antialias=True) if f < 1 else x
 
 
-def layout_correlation(x: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
-    """The correlation of the mean of R, G and B of x and of the photo, each at LAYOUT_SIDE px."""
-    def small(t):
-        h, w = t.shape[-2:]
-        f = LAYOUT_SIDE / max(h, w)
-        t = t.mean(1, keepdim=True)
-        return F.interpolate(t, size=(round(h * f), round(w * f)), mode="bilinear", antialias=True) if f < 1 else t
-    a, b = small(x).flatten(), small(photo).flatten()
-    return torch.corrcoef(torch.stack([a, b]))[0, 1]
-
-
 def total_variation(x: torch.Tensor) -> torch.Tensor:
     return (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean() + (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
 
@@ -194,7 +183,6 @@ class ReferenceLoss:
         self.pixel_norms = self._pixel_distances(content)
         self.directions = torch.Generator().manual_seed(0)  # the optimisation's draws, as the engine's
         self.content = feats[self.arch.content_layer]
-        self.photo = content
         self.content_norm = (self.content - self.content.mean()).pow(2).sum()
         self.tv_norm = total_variation(content)
         self.chroma_norm = chroma_variation(content).clamp_min(1e-6)
@@ -210,7 +198,7 @@ class ReferenceLoss:
         pixel = sum(d / n for d, n in zip(self._pixel_distances(x), self.pixel_norms)) / max(1, len(self.pixel_norms))
         o = self.opts
         return (o.content_weight * self.content_share * content + o.style_weight * style + o.patch_weight * patch
-                + o.pixel_weight * pixel + o.layout_weight * (1 - layout_correlation(x, self.photo))
+                + o.pixel_weight * pixel
                 + o.tv_weight * total_variation(x) / self.tv_norm
                 + o.chroma_weight * chroma_variation(x) / self.chroma_norm)
 

@@ -1,7 +1,7 @@
 """The objective of Gatys et al. (the paper's Eq. 2) over smoothed activations.
 
     loss(x) = content_weight * share * L_content + style_weight * L_style + patch_weight * L_patch
-              + pixel_weight * L_pixel + layout_weight * L_layout + tv_weight * L_tv
+              + pixel_weight * L_pixel + tv_weight * L_tv
               + chroma_weight * L_chroma
 
 (`share` is 1 but at the pipeline's coarser scales: `set_content`.)
@@ -91,18 +91,6 @@ Departures from the paper, each a setting (`LossSettings`):
   style's colours (docs/quality.md, fourteenth round).
   Positions are sampled as for the sliced statistics (`pixel_patches`). GPDM's pyramid goes
   on to coarser levels; here those copied the style's composition (PIXEL_OCTAVES).
-- The photo's layout (`layout_weight`, L_layout), not in the paper: 1 minus the correlation
-  of the image's lightness with the photo's (of the region optimised), both brought to
-  LAYOUT_SIDE px on their long side (`layout_distance`). Why: with random weights the content
-  term holds the photo's outlines but not its large light and dark areas, which the style
-  terms repaint in the style's own, above all at the coarse scales: without it the
-  default's results keep a correlation of 0.1 to 0.3 with the photo's luminance at 32 px.
-  A correlation asks where the lights and darks go, not which tones they are, so the tones
-  stay the style's. Lightness here is the mean of R, G and B, not luma: its gradient
-  lightens or darkens a pixel without turning its hue, where luma's weights moved green the
-  most and painted red and green patches. It keeps its whole weight at every scale, the
-  coarse ones being where the masses are lost. Off by default: it costs the style's own
-  large areas, most on patterns and prints (docs/quality.md, nineteenth round).
 - The smoothing temperature is given in units of the layer's spread at the content image
   (`temperature_unit="spread"`), or as the paper's raw temperature (`"raw"`).
 - A chroma smoothness term (`chroma_weight`, L_chroma): the total variation of the colour
@@ -202,7 +190,6 @@ class Weights:
     chroma: float = 0.0
     patch: float = 0.0
     pixel: float = 0.0
-    layout: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -383,7 +370,6 @@ class StyleContentLoss(nn.Module):
         self.directions = _directions()
         c = self._smoothed(self.extractor(content, [self.content_layer]), targets.units)[self.content_layer].float()
         self.content_target = c
-        self.layout_target = lightness_layout(content)
         # The content's spread over the whole image, counted over this region's elements.
         self.content_norm = (torch.ones((), device=c.device) if self.paper
                              else (targets.content_spread * c.numel()).clamp_min(EPS))
@@ -413,10 +399,6 @@ class StyleContentLoss(nn.Module):
                         for k, (sample, norm) in enumerate(zip(t.pixels, t.pixel_norms))) / len(t.pixels)
             total = total + w.pixel * pixel
             parts["pixel"] = float(pixel.detach())
-        if w.layout:
-            layout = layout_distance(image, self.layout_target)
-            total = total + w.layout * layout
-            parts["layout"] = float(layout.detach())
         if w.tv:
             total = total + w.tv * total_variation(image) / t.tv_norm
         if w.chroma:
@@ -569,33 +551,6 @@ def _pixel_distance(image: torch.Tensor, sample: torch.Tensor, directions: torch
 
 def _pixel_octave(image: torch.Tensor, k: int) -> torch.Tensor:
     return _octave(image, k, PIXEL_MIN_SIDE)
-
-
-# The long side, in pixels, that the layout term brings the image and the photo to: their
-# large areas only, whatever the scale.
-LAYOUT_SIDE = 24
-
-
-def lightness_layout(image: torch.Tensor) -> torch.Tensor:
-    """The lightness (the mean of R, G and B) of `image` (1, 3, H, W) brought to LAYOUT_SIDE px
-    on its long side, flattened, less its mean."""
-    lightness = image.float().mean(1, keepdim=True)
-    h, w = lightness.shape[-2:]
-    scale = LAYOUT_SIDE / max(h, w)
-    if scale < 1:
-        lightness = F.interpolate(lightness, size=(max(1, round(h * scale)), max(1, round(w * scale))),
-                                  mode="bilinear", align_corners=False, antialias=True)
-    flat = lightness.flatten()
-    return flat - flat.mean()
-
-
-def layout_distance(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 - the correlation of `image`'s `lightness_layout` with `target` (the photo's): 0 where
-    the image's lights and darks lie where the photo's do, whatever their tones; 1 where they
-    are unrelated; 2 where inverted. A photo of one flat tone has no layout to keep: 1, and no
-    gradient."""
-    mine = lightness_layout(image)
-    return 1 - (mine * target).sum() / (mine.norm() * target.norm()).clamp_min(EPS)
 
 
 def _random_subset(total: int, count: int, generator: torch.Generator) -> torch.Tensor:

@@ -33,6 +33,9 @@ Departures from Gatys et al. / the public SWAG code:
   own fine detail (what the working size could not hold) is added back in the same way, rather
   than returning a blurred upscale; `full_resolution` paints that detail instead, with one more
   scale at the content's own size (scales.py);
+- the photo's large light and dark areas are laid under the result at the end
+  (`layout_weight`, tones.py): the random network's content term keeps the photo's outlines,
+  not its masses;
 - each scale is painted with a margin of MARGIN px of the image's border pixels repeated, and
   cropped back: without it the pixel term left a light line along some results' border;
 - memory is bounded whatever the layer's size: the full-size image stays on the CPU, and a scale
@@ -65,7 +68,7 @@ from PIL import Image
 from ..errors import SwagError
 from ..imaging import images
 from ..options import Options
-from . import host_memory, scales, tiles
+from . import host_memory, scales, tiles, tones
 from .cache import RecentCache
 from .device import Precision, check_precision, pick_device
 from .extractors import content_layer_of, network_for, network_key
@@ -252,7 +255,7 @@ def loss_for(opts: Options, arch: Architecture, extractor: FeatureExtractor) -> 
                             opts.style_stats, opts.layer_weights, opts.loss_scaling,
                             Weights(content=opts.content_weight, style=opts.style_weight, tv=opts.tv_weight,
                                     chroma=opts.chroma_weight, patch=opts.patch_weight,
-                                    pixel=opts.pixel_weight, layout=opts.layout_weight),
+                                    pixel=opts.pixel_weight),
                             opts.style_octaves)
     return StyleContentLoss(extractor, arch.style_layers, content_layer_of(opts, arch), settings, arch.min_size)
 
@@ -300,8 +303,10 @@ def _fraction(done: float, costs: list[int]) -> float:
 
 
 def _finish(x: torch.Tensor, original: torch.Tensor, opts: Options) -> torch.Tensor:
-    """The working-size result -> the content's size, with colour preservation and strength
-    (on the CPU, like `original`)."""
+    """The working-size result -> the content's size, with the photo's light and dark areas,
+    colour preservation and strength (on the CPU, like `original`)."""
+    # At the working size: the masses are the same at any size, and cheaper to find there.
+    x = tones.with_photo_layout(x, _resize(original, tuple(x.shape[-2:])), opts.layout_weight)
     x = _with_photo_detail(x, original)
     if opts.preserve_colors:
         # Luminance-only transfer (Gatys et al. 2016, "Preserving colour"): the result's luma
