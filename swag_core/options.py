@@ -71,10 +71,10 @@ class Options:
     # by the octaves matched: 0.8 an octave at the working size, as when five octaves shared 4
     # (docs/quality.md, thirtieth round).
     pixel_weight: float = 2.4
-    # The photo's large light and dark areas laid under the result, about its own overall tone:
-    # 1 = where the photo has them, 0 = where the style's terms left them (engine/tones.py). The
-    # random network's content term holds the photo's outlines, not its masses (docs/quality.md,
-    # thirty-second round).
+    # The photo's large light and dark areas laid under the result, and its overall tone moved
+    # towards the photo's: 1 = the photo's, 0 = where the style's terms left them
+    # (engine/tones.py). The random network's content term holds the photo's outlines, not its
+    # masses (docs/quality.md, thirty-second and thirty-sixth rounds).
     layout_weight: float = 0.5
     # On a layer larger than the working size, one more scale at the layer's own size (tiled
     # above tile_size) paints its fine detail, instead of adding the photo's own detail back.

@@ -89,8 +89,8 @@ ARGUMENTS = (
     Argument("preserve-colors", BOOLEAN, "_Keep colours", "Transfer the texture only, keep the layer's colours",
              False),
     Argument("layout-weight", DOUBLE, "Keep lig_ht and dark areas", "Lay the layer's large light and dark areas "
-             "under the result, in the style's tones: 1 = where the layer has them, 0 = where the style leaves them "
-             "(a pattern or a busy painting can then hide the subject)", 0.5, 0.0, 1.0, 0.05),
+             "under the result, in the style's hues: 1 = where and as light as the layer has them, 0 = where the "
+             "style leaves them (a pattern or a busy painting can then hide the subject)", 0.5, 0.0, 1.0, 0.05),
     Argument("full-resolution", BOOLEAN, "F_ull resolution", "On a layer larger than the working size, paint "
              "its fine detail at the layer's own size too, instead of keeping the photo's (slower: about the "
              "layer's pixels over the working size's times the last scale's time)", False),
