@@ -24,7 +24,7 @@ It replaces a loss term that asked for the correlation of the lightness with the
 (nineteenth round): at the same cost in texture the step keeps more structure, about as much
 of the masses and less grain; raised to keep more of them (0.3 and up), the term painted
 patches of colours that neither image has. The step costs more of the style's colour
-statistics: their spread of lightness becomes the photo's.
+statistics: their spread of lightness, and part of their mean, become the photo's.
 """
 
 from __future__ import annotations

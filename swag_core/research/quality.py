@@ -189,8 +189,9 @@ def structure(content: torch.Tensor, output: torch.Tensor) -> float:
     return float(s.mean())
 
 
-# Not the engine's layout term (the mean of R, G and B at 24 px, engine/losses.py): a measure
-# that was the term itself would score the term, not the picture.
+# Not the engine's layout step (the mean of R, G and B under a Gaussian, engine/tones.py), though
+# near what it lays down: its rise with `layout_weight` says the step does what it asks, not
+# that the picture is better (docs/quality.md, thirty-second round).
 LAYOUT_SIDE = 32
 
 
