@@ -57,7 +57,7 @@ def test_the_photos_masses_go_under_the_styles_detail_and_hues():
     assert out.min() >= 0 and out.max() <= 1
 
 
-def test_half_the_amount_goes_half_the_way_to_masses_half_way_to_the_photos_tone():
+def test_half_the_amount_moves_the_masses_half_way_and_the_tone_a_quarter_of_the_way():
     image, photo = _stripes(), _photo()
     half = with_photo_layout(image, photo, 0.5)
     # The overall tone a quarter of the way to the photo's (far from it: stripes 0.40, photo 0.67).
